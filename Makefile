@@ -1,0 +1,45 @@
+# Two entry points (see README.md):
+#   make book   execute every chapter (PROFILE=smoke|default|paper) and build the static site in _build/html
+#   make test   run the test suite
+# Both create .venv on first use and reinstall only when pyproject.toml changed (stamp file).
+
+PYTHON  ?= python3
+PROFILE ?= default
+DEVICE  ?= auto
+VENV    := .venv
+PY      := $(VENV)/bin/python
+# Touched after a successful install; newer than pyproject.toml means nothing to do.
+STAMP   := $(VENV)/.installed-book-test
+
+.PHONY: book execute test venv clean help
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make book  [PROFILE=smoke|default|paper] [DEVICE=cpu|cuda|auto]  execute chapters, build _build/html"
+	@echo "make test                                                       run the tests (pytest)"
+	@echo "make clean                                                      remove _build/"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	@echo "installing emergence_lib with its book and test extras into $(VENV) (the first time takes minutes)"
+	$(PY) -m pip install --quiet -e '.[book,test]'
+	touch $@
+
+venv: $(STAMP)
+
+# `build` executes the chapters with papermill into _build/executed/$(PROFILE)/, then runs jupyter-book
+# on that folder with execution off and warnings as errors.
+book: $(STAMP)
+	$(PY) -m emergence_lib.book build --profile $(PROFILE) --device $(DEVICE)
+
+execute: $(STAMP)
+	$(PY) -m emergence_lib.book execute --profile $(PROFILE) --device $(DEVICE)
+
+# pytest exits with 5 when it collects no tests; make treats any non-zero status as failure.
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf _build

@@ -1,0 +1,123 @@
+"""Which nodes are active on a probe batch.
+
+A node's activity is read at the output of the activation module after its layer (before any pooling) and
+averaged over spatial positions for a channel. The probe pass leaves the model exactly as it found it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .graph import LAYERS, NodeGraph, node_graph
+
+REDUCES = ("mean", "any", "per_sample")
+
+
+@dataclass(frozen=True)
+class Activity:
+    """Activity of the counted layers' kept nodes.
+
+    Attributes:
+        values: per counted layer, ``(n_k,)`` for ``reduce="mean"`` (mean activation over samples and spatial
+            positions) and ``"any"`` (largest spatially averaged activation over samples), ``(B, n_k)`` for
+            ``"per_sample"``.
+        active: bool tensors of the same shapes, ``values > threshold``.
+        threshold: the threshold used.
+        reduce: the reduction used.
+    """
+
+    values: list[torch.Tensor]
+    active: list[torch.Tensor]
+    threshold: float
+    reduce: str
+
+
+@contextlib.contextmanager
+def capture(model: nn.Module, names: list[str]) -> Iterator[dict[str, torch.Tensor]]:
+    """Record the outputs of the named submodules, averaged over spatial positions, as ``(B, nodes)``.
+
+    Forward hooks are removed when the block ends, also on error.
+    """
+    outputs: dict[str, torch.Tensor] = {}
+
+    def hook(name: str):
+        def record(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
+            outputs[name] = output.detach().flatten(2).mean(dim=2) if output.dim() > 2 else output.detach()
+
+        return record
+
+    handles = [model.get_submodule(name).register_forward_hook(hook(name)) for name in dict.fromkeys(names)]
+    try:
+        yield outputs
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@contextlib.contextmanager
+def probing(model: nn.Module) -> Iterator[None]:
+    """Dropout off, BatchNorm on the batch's own statistics; modes and BN buffers restored afterwards."""
+    modes = [(m, m.training) for m in model.modules()]
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [{k: v.clone() for k, v in m.named_buffers(recurse=False)} for m in norms]
+    try:
+        model.eval()
+        for m in norms:
+            m.train()  # normalize with the probe's statistics, as in training
+        with torch.no_grad():
+            yield
+    finally:
+        for m, buffers in zip(norms, saved):
+            for k, v in buffers.items():
+                getattr(m, k).copy_(v)
+        for m, mode in modes:
+            m.train(mode)
+
+
+def activity(
+    model: nn.Module,
+    probe: torch.Tensor,
+    threshold: float = 0.05,
+    reduce: str = "mean",
+    layers: str = "hidden",
+    graph: NodeGraph | None = None,
+) -> Activity:
+    """Activity and active masks of the counted layers' nodes on a probe batch.
+
+    Args:
+        model: the network (see :func:`~emergence_lib.node_graph` for what is supported).
+        probe: a batch of inputs; moved to the model's device.
+        threshold: a node is active when its activity exceeds this value.
+        reduce: ``"mean"``, ``"any"`` or ``"per_sample"`` (see :class:`Activity`).
+        layers: ``"hidden"`` or ``"hidden+output"``.
+        graph: the model's node graph, if already built.
+    """
+    if reduce not in REDUCES:
+        raise ValueError(f"reduce={reduce!r} is not supported; allowed values: {', '.join(map(repr, REDUCES))}")
+    if layers not in LAYERS:
+        raise ValueError(f"layers={layers!r} is not supported; allowed values: {', '.join(map(repr, LAYERS))}")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold < math.inf:
+        raise ValueError(f"threshold must be a finite number >= 0 (e.g. 0.05), got {threshold!r}")
+    if not isinstance(probe, torch.Tensor) or probe.dim() < 2 or len(probe) == 0:
+        raise ValueError("probe must be a non-empty batch tensor of shape (B, ...)")
+    graph = graph or node_graph(model, layers=layers)
+    names = [layer.probe for layer in graph.layers]
+    device = next(model.parameters()).device
+    with probing(model), capture(model, names) as outputs:
+        model(probe.to(device))
+    values = []
+    for layer in graph.layers:
+        per_sample = outputs[layer.probe][:, layer.kept.to(device)]
+        if reduce == "mean":
+            values.append(per_sample.mean(dim=0))
+        elif reduce == "any":
+            values.append(per_sample.amax(dim=0))
+        else:
+            values.append(per_sample)
+    return Activity(values=values, active=[v > threshold for v in values], threshold=float(threshold), reduce=reduce)

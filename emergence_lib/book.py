@@ -1,0 +1,361 @@
+"""Execute the book's chapters with papermill and build the site with Jupyter Book.
+
+Command line (from the repository root)::
+
+    python -m emergence_lib.book execute [--profile smoke|default|paper] [--chapter NAME] [--device cpu|cuda|auto]
+    python -m emergence_lib.book build   [same options]
+
+How executed notebooks reach Jupyter Book: the chapters in ``book/`` stay output-free in git. :func:`execute`
+assembles a complete book source folder ``_build/executed/<profile>/`` -- ``_config.yml``, ``_toc.yml`` and every
+non-notebook file of ``book/`` copied as they are, every chapter written there by papermill with its outputs.
+:func:`build_site` runs ``jupyter-book build`` on that folder (its ``_config.yml`` turns execution off), strictly
+(``-W``), into ``_build/html``. Jupyter Book thus renders exactly the executed copies and never executes again;
+each profile keeps its own executed copies, so switching profiles never mixes results.
+
+Progress bars: chapters are executed with ``TQDM_DISABLE=1`` in the kernel's environment, so ``tqdm`` (plain
+or ``tqdm.auto``) draws nothing -- no stderr noise and no ipywidgets state in the static site. A reader who
+runs a chapter in Jupyter still sees the bars.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from .profiles import PROFILES as _PROFILE_TABLE
+from .profiles import get_profile
+
+PROFILES: tuple[str, ...] = tuple(_PROFILE_TABLE)
+"""Names of the run sizes every chapter understands (defined in :mod:`emergence_lib.profiles`)."""
+
+DEVICES: tuple[str, ...] = ("cpu", "cuda", "auto")
+"""Devices a chapter can be asked to use; ``auto`` means ``cuda`` when available, else ``cpu``."""
+
+KERNEL = "python3"
+"""Jupyter kernel the chapters run in: the Python environment that runs this module."""
+
+BOOK_SOURCES = "book"
+"""Folder (relative to the book root) holding every page, chapter and asset listed in ``_toc.yml``."""
+
+# Environment of the kernels papermill starts (they inherit ours); restored afterwards.
+_KERNEL_ENV: dict[str, str | None] = {
+    "TQDM_DISABLE": "1",  # no progress bars, hence no widget JSON or stderr residue in the site
+    "PYDEVD_DISABLE_FILE_VALIDATION": "1",  # silences the debugger's frozen-modules warning at kernel start
+    "MPLBACKEND": None,  # a global MPLBACKEND=Agg would stop ipykernel from choosing the inline backend
+}
+
+
+class BookError(RuntimeError):
+    """A chapter failed to execute, or Jupyter Book failed to build the site."""
+
+
+@dataclass(frozen=True)
+class ChapterRun:
+    """Outcome of executing one chapter.
+
+    Attributes:
+        name: The chapter's name in ``_toc.yml``, e.g. ``"book/emergence_metric"``.
+        output: The executed notebook (written even when execution failed, with the traceback in it).
+        seconds: Wall-clock time of the execution.
+        error: ``None`` on success, else ``"ExceptionName: message"`` of the failure.
+    """
+
+    name: str
+    output: Path
+    seconds: float
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the chapter executed without error."""
+        return self.error is None
+
+
+def book_root(root: str | Path | None = None) -> Path:
+    """The folder holding ``_config.yml`` and ``_toc.yml``.
+
+    Args:
+        root: Explicit folder; by default the current directory if it holds a book, else the repository
+            this package was installed from (editable install).
+
+    Raises:
+        BookError: When no ``_toc.yml`` is found there.
+    """
+    candidates = [Path(root)] if root is not None else [Path.cwd(), Path(__file__).resolve().parents[1]]
+    for folder in candidates:
+        if (folder / "_toc.yml").is_file() and (folder / "_config.yml").is_file():
+            return folder.resolve()
+    raise BookError(f"no _config.yml and _toc.yml found in {', '.join(map(str, candidates))}")
+
+
+def _toc_files(node: object) -> Iterator[str]:
+    """Every ``root``/``file`` entry of a parsed ``_toc.yml``, in reading order."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("root", "file") and isinstance(value, str):
+                yield value
+            else:
+                yield from _toc_files(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _toc_files(item)
+
+
+def list_chapters(root: str | Path | None = None) -> list[str]:
+    """Names of the notebook chapters listed in ``_toc.yml``, in reading order.
+
+    A name is the toc entry without suffix (``"book/emergence_metric"``); Markdown pages are not chapters.
+    """
+    import yaml  # part of the `book` extra (jupyter-book needs it too), not of the core library
+
+    root = book_root(root)
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    names = [str(Path(entry).with_suffix("")) for entry in _toc_files(toc)]
+    return [name for name in names if (root / f"{name}.ipynb").is_file()]
+
+
+def _select(chapters: Sequence[str] | None, available: list[str]) -> list[str]:
+    """Resolve chapter names given as ``emergence_metric``, ``book/emergence_metric`` or with ``.ipynb``."""
+    if not chapters:
+        return available
+    selected = []
+    for wanted in chapters:
+        stem = wanted.removesuffix(".ipynb")
+        matches = [name for name in available if stem in (name, Path(name).name)]
+        if not matches:
+            raise ValueError(f"unknown chapter {wanted!r}; available chapters: {', '.join(available)}")
+        selected += [m for m in matches if m not in selected]
+    return selected
+
+
+def check_profile(profile: str) -> str:
+    """Return ``profile`` if it is one of :data:`PROFILES`, else raise ValueError naming the allowed values."""
+    return get_profile(profile).name
+
+
+def resolve_device(device: str) -> str:
+    """Turn ``"auto"`` into ``"cuda"`` or ``"cpu"``; refuse unknown devices and ``"cuda"`` without a GPU."""
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; allowed values: {', '.join(DEVICES)}")
+    if device == "cpu":
+        return device
+    import torch  # only here: the other commands should not pay for importing torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but torch.cuda.is_available() is False; use 'cpu' or 'auto'")
+    return device
+
+
+def staging_dir(profile: str, out: str | Path | None = None, root: str | Path | None = None) -> Path:
+    """The book source folder holding the executed chapters of ``profile``: ``<out>/_build/executed/<profile>``."""
+    out = Path(out) if out is not None else book_root(root)
+    return out / "_build" / "executed" / check_profile(profile)
+
+
+def stage(profile: str, out: str | Path | None = None, root: str | Path | None = None) -> Path:
+    """Copy the book's configuration and non-notebook sources into the staging folder of ``profile``.
+
+    Notebooks are not copied: :func:`execute` writes them there. Returns the staging folder.
+    """
+    root = book_root(root)
+    staging = staging_dir(profile, out, root)
+    staging.mkdir(parents=True, exist_ok=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(root / name, staging / name)
+    for path in sorted((root / BOOK_SOURCES).rglob("*")):
+        relative = path.relative_to(root)
+        hidden = any(part.startswith(".") for part in relative.parts)
+        if path.is_file() and path.suffix != ".ipynb" and not hidden:
+            (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, staging / relative)  # copy2 keeps mtimes: unchanged pages look unchanged
+    return staging
+
+
+@contextmanager
+def _kernel_environment() -> Iterator[None]:
+    """Set :data:`_KERNEL_ENV` for the kernels started inside, and restore our environment afterwards."""
+    saved = {key: os.environ.get(key) for key in _KERNEL_ENV}
+    try:
+        for key, value in _KERNEL_ENV.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def execute_chapter(source: Path, output: Path, profile: str, device: str) -> str | None:
+    """Execute one notebook with papermill, injecting ``profile`` and ``device``.
+
+    The kernel starts in the output's folder, so files a chapter writes land in the build folder, not in git.
+
+    Returns:
+        ``None`` on success, else ``"ExceptionName: message"`` (the executed copy holds the full traceback).
+    """
+    import papermill  # imported here: papermill is part of the `book` extra, not of the core library
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with _kernel_environment():
+            papermill.execute_notebook(
+                str(source),
+                str(output),
+                parameters={"profile": profile, "device": device},
+                kernel_name=KERNEL,
+                language="python",  # so a notebook without kernelspec metadata still runs
+                cwd=str(output.parent),
+                progress_bar=False,
+                log_output=False,
+            )
+    except papermill.PapermillExecutionError as exc:
+        return f"{exc.ename}: {exc.evalue} (cell with execution count {exc.exec_count})"
+    except Exception as exc:  # kernel died, kernel not found, malformed notebook: still one line per chapter
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def execute(
+    profile: str = "default",
+    chapters: Sequence[str] | None = None,
+    device: str = "auto",
+    out: str | Path | None = None,
+    root: str | Path | None = None,
+    log: Callable[[str], None] = print,
+) -> list[ChapterRun]:
+    """Execute chapters into the staging folder of ``profile`` and report one line per chapter.
+
+    Args:
+        profile: One of :data:`PROFILES`, passed to every chapter as the parameter ``profile``.
+        chapters: Names of chapters to run (default: every notebook in ``_toc.yml``).
+        device: One of :data:`DEVICES`; ``auto`` is resolved here, chapters receive ``cpu`` or ``cuda``.
+        out: Folder receiving ``_build/`` (default: the book root).
+        root: The book root (default: see :func:`book_root`).
+        log: Where progress lines and the failure report go.
+
+    Returns:
+        One :class:`ChapterRun` per chapter; execution goes on after a failure so every failure is reported.
+    """
+    check_profile(profile)
+    device = resolve_device(device)
+    root = book_root(root)
+    selected = _select(chapters, list_chapters(root))
+    staging = stage(profile, out, root)
+    log(f"executing {len(selected)} chapter(s), profile={profile}, device={device}, into {staging}")
+    runs = []
+    for name in selected:
+        start = time.perf_counter()
+        output = staging / f"{name}.ipynb"
+        error = execute_chapter(root / f"{name}.ipynb", output, profile, device)
+        run = ChapterRun(name, output, time.perf_counter() - start, error)
+        runs.append(run)
+        log(f"  {name:<40} {run.seconds:7.1f} s  {'ok' if run.ok else 'FAILED'}")
+    failed = [run for run in runs if not run.ok]
+    if failed:
+        log(failure_report(failed, len(runs)))
+    return runs
+
+
+def failure_report(failed: Sequence[ChapterRun], total: int) -> str:
+    """A readable summary naming each failed chapter, its error, and where its traceback is."""
+    lines = [f"{len(failed)} of {total} chapter(s) FAILED:"]
+    for run in failed:
+        lines += [f"  {run.name}: {run.error}", f"    traceback in the executed copy: {run.output}"]
+    return "\n".join(lines)
+
+
+def build_site(profile: str = "default", out: str | Path | None = None, root: str | Path | None = None,
+               strict: bool = True) -> Path:
+    """Render the executed chapters of ``profile`` with Jupyter Book into ``<out>/_build/html``.
+
+    Chapters listed in ``_toc.yml`` but never executed for this profile are rendered from their output-free
+    source (a note says so). The build is fresh (``--all``) so that every warning is reported each time, and
+    with ``strict`` every warning fails it (``-W --keep-going``: all warnings are listed before failing).
+
+    Returns:
+        The folder holding ``index.html``.
+
+    Raises:
+        BookError: When Jupyter Book fails.
+    """
+    root = book_root(root)
+    out = Path(out) if out is not None else root
+    staging = stage(profile, out, root)
+    for name in list_chapters(root):
+        if not (staging / f"{name}.ipynb").is_file():
+            print(f"note: {name} was not executed for profile {profile!r}; rendering its source without outputs")
+            shutil.copy2(root / f"{name}.ipynb", staging / f"{name}.ipynb")
+    # jupyter-book has no `python -m` entry point; call its click command with this interpreter.
+    command = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(staging),
+               "--path-output", str(out), "--all"]
+    if strict:
+        command += ["-W", "--keep-going"]
+    status = subprocess.run(command, check=False).returncode
+    html = out / "_build" / "html"
+    if status != 0:
+        raise BookError(f"jupyter-book build failed (exit status {status}); the warnings above say why")
+    return html
+
+
+def build(
+    profile: str = "default",
+    chapters: Sequence[str] | None = None,
+    device: str = "auto",
+    out: str | Path | None = None,
+    root: str | Path | None = None,
+    strict: bool = True,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Execute the chapters (see :func:`execute`), then build the site (see :func:`build_site`).
+
+    Raises:
+        BookError: When a chapter fails (the site is then not built) or when Jupyter Book fails.
+    """
+    runs = execute(profile, chapters, device, out, root, log)
+    failed = [run.name for run in runs if not run.ok]
+    if failed:  # execute() has logged the full report
+        raise BookError(f"site not built because {len(failed)} chapter(s) failed: {', '.join(failed)}")
+    return build_site(profile, out, root, strict)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the process exit status."""
+    parser = argparse.ArgumentParser(prog="python -m emergence_lib.book", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for command, help_text in [("execute", "execute chapters with papermill into _build/executed/<profile>/"),
+                               ("build", "execute, then build the site strictly into _build/html")]:
+        sub = commands.add_parser(command, help=help_text)
+        sub.add_argument("--profile", default="default", help=f"one of {', '.join(PROFILES)} (default: default)")
+        sub.add_argument("--chapter", action="append", help="run only this chapter (repeatable)")
+        sub.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICES)} (default: auto)")
+        sub.add_argument("--out", default=None, help="folder receiving _build/ (default: the book root)")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "execute":
+            runs = execute(args.profile, args.chapter, args.device, args.out)
+            return 0 if all(run.ok for run in runs) else 1
+        html = build(args.profile, args.chapter, args.device, args.out)
+        print(f"site: {html / 'index.html'}")
+        return 0
+    except (ValueError, BookError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""The networks the book studies: MLPs, a VGG family and a small CNN.
+
+Every model is an ``nn.Sequential`` chain with activation modules (never functional calls), so
+:func:`~emergence_lib.measure` reads it without special cases.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from torch import nn
+
+ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "elu": nn.ELU}
+
+# Standard VGG configurations: numbers are conv output channels, "M" a 2x2 max pooling.
+VGG_CONFIGS: dict[str, list[int | str]] = {
+    "vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
+    "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
+}
+VGG_INPUT = 32  # five poolings take 32x32 to 1x1; smaller images are zero-padded up to it
+
+
+def _activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"activation={name!r} is not supported; allowed values: {', '.join(map(repr, ACTIVATIONS))}")
+    return ACTIVATIONS[name]()
+
+
+def mlp(
+    widths: Sequence[int] = (784, 512, 256, 128, 10),
+    activation: str = "relu",
+    batch_norm: bool = False,
+    dropout: float = 0.0,
+) -> nn.Sequential:
+    """A multilayer perceptron; inputs of any shape are flattened first.
+
+    Args:
+        widths: input size, hidden widths, number of classes (default: the book's 784-512-256-128-10).
+        activation: one of :data:`ACTIVATIONS`.
+        batch_norm: add ``BatchNorm1d`` after each hidden ``Linear``.
+        dropout: dropout probability after each hidden activation (0 for none).
+    """
+    if len(widths) < 2 or any(int(w) != w or w < 1 for w in widths):
+        raise ValueError(f"widths must be at least two positive integers (input, ..., classes); got {widths}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1); got {dropout}")
+    layers: list[nn.Module] = [nn.Flatten()]
+    for fan_in, fan_out in zip(widths[:-2], widths[1:-1]):
+        layers.append(nn.Linear(fan_in, fan_out))
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(fan_out))
+        layers.append(_activation(activation))
+        if dropout:
+            layers.append(nn.Dropout(dropout))
+    layers.append(nn.Linear(widths[-2], widths[-1]))
+    return nn.Sequential(*layers)
+
+
+def _conv_block(fan_in: int, fan_out: int, batch_norm: bool, activation: str) -> list[nn.Module]:
+    block: list[nn.Module] = [nn.Conv2d(fan_in, fan_out, kernel_size=3, padding=1)]
+    if batch_norm:
+        block.append(nn.BatchNorm2d(fan_out))
+    return block + [_activation(activation)]
+
+
+def vgg(
+    config: str | Sequence[int | str] = "vgg11",
+    in_channels: int = 3,
+    num_classes: int = 10,
+    input_size: int = 32,
+    width_multiplier: float = 1.0,
+    batch_norm: bool = True,
+    activation: str = "relu",
+) -> nn.Sequential:
+    """A VGG network for small images (CIFAR-style: five poolings to 1x1, then a two-layer classifier).
+
+    Args:
+        config: ``"vgg11"``, ``"vgg16"``, ``"vgg19"`` or a custom list of channel counts and ``"M"`` poolings.
+        in_channels, num_classes: image channels and classes.
+        input_size: image side; images smaller than 32 (e.g. 28x28 MNIST) are zero-padded to 32x32.
+        width_multiplier: scales every layer's channel count (0.25 gives a CPU-sized VGG).
+        batch_norm: add ``BatchNorm2d`` after each convolution.
+        activation: one of :data:`ACTIVATIONS`.
+    """
+    if isinstance(config, str):
+        if config not in VGG_CONFIGS:
+            raise ValueError(f"config={config!r} is not supported; allowed values: {', '.join(map(repr, VGG_CONFIGS))}")
+        config = VGG_CONFIGS[config]
+    if width_multiplier <= 0:
+        raise ValueError(f"width_multiplier must be positive; got {width_multiplier}")
+    if input_size > VGG_INPUT:
+        raise ValueError(f"input_size must be at most {VGG_INPUT}; got {input_size}")
+    layers: list[nn.Module] = []
+    if input_size < VGG_INPUT:
+        left = (VGG_INPUT - input_size) // 2
+        layers.append(nn.ZeroPad2d((left, VGG_INPUT - input_size - left) * 2))
+    channels, side = in_channels, VGG_INPUT
+    for item in config:
+        if item == "M":
+            layers.append(nn.MaxPool2d(2))
+            side //= 2
+        else:
+            width = max(1, round(int(item) * width_multiplier))
+            layers += _conv_block(channels, width, batch_norm, activation)
+            channels = width
+    hidden = max(1, round(512 * width_multiplier))
+    layers += [
+        nn.Flatten(),
+        nn.Linear(channels * side * side, hidden),
+        _activation(activation),
+        nn.Linear(hidden, num_classes),
+    ]
+    return nn.Sequential(*layers)
+
+
+def small_cnn(
+    in_channels: int = 1,
+    num_classes: int = 10,
+    input_size: int = 28,
+    width: int = 16,
+    batch_norm: bool = True,
+    activation: str = "relu",
+) -> nn.Sequential:
+    """A small CNN for quick runs: two conv blocks (``width``, ``2 * width`` channels), a hidden Linear, logits."""
+    side = input_size // 4
+    return nn.Sequential(
+        *_conv_block(in_channels, width, batch_norm, activation),
+        nn.MaxPool2d(2),
+        *_conv_block(width, 2 * width, batch_norm, activation),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(2 * width * side * side, 128),
+        _activation(activation),
+        nn.Linear(128, num_classes),
+    )
+
+
+MODELS = ("mlp", "vgg", "small_cnn")
+
+
+def build_model(name: str, input_shape: Sequence[int], num_classes: int, **kwargs) -> nn.Sequential:
+    """Build a model by name for data of the given shape.
+
+    Args:
+        name: ``"mlp"`` (keyword ``hidden``: the hidden widths), ``"vgg"`` or ``"small_cnn"``.
+        input_shape: ``(channels, height, width)`` of one sample.
+        num_classes: number of output logits.
+        kwargs: the remaining arguments of :func:`mlp`, :func:`vgg` or :func:`small_cnn`.
+    """
+    if name == "mlp":
+        hidden = tuple(kwargs.pop("hidden", (512, 256, 128)))
+        return mlp((math.prod(input_shape), *hidden, num_classes), **kwargs)
+    if name in ("vgg", "small_cnn"):
+        build = vgg if name == "vgg" else small_cnn
+        return build(in_channels=input_shape[0], input_size=input_shape[-1], num_classes=num_classes, **kwargs)
+    raise ValueError(f"model={name!r} is not supported; allowed values: {', '.join(map(repr, MODELS))}")

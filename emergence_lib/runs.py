@@ -1,0 +1,328 @@
+"""Stored runs: a config dataclass, a folder named by its hash, atomic writes, skip-if-done, sweeps.
+
+A run's folder ``data/runs/<key>/`` holds ``config.json``, ``history.csv``, ``state.pt`` (the final
+``state_dict``, pruning masks included) and ``environment.json``. It is written under a temporary name and
+renamed in one step, so a folder that exists is complete: an interrupted run leaves only a ``.tmp-*`` folder
+that is never read and is cleaned up by the next attempt. ``key`` hashes the config together with
+:data:`RESULTS_VERSION`, which is bumped by hand whenever a code change alters results.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import joblib
+import pandas as pd
+import torch
+from torch import nn
+from torch.nn.utils import prune
+from tqdm.auto import tqdm
+
+from .data import load_dataset
+from .models import build_model
+from .train import TrainConfig, resolve_device, train
+
+RESULTS_VERSION = 1
+"""Bump when a change to the code alters stored results: every run key changes and runs are redone."""
+
+RUNS_ROOT = Path("data") / "runs"
+RESULTS_ROOT = Path("results")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines a run's results.
+
+    Attributes:
+        dataset: a name from :data:`~emergence_lib.data.DATASETS`.
+        model: ``"mlp"``, ``"vgg"`` or ``"small_cnn"``; built for the dataset's input shape and classes.
+        model_args: keyword arguments of the model (e.g. ``{"hidden": [512, 256, 128]}``).
+        train: the training hyper-parameters; ``train.seed`` also seeds the model's initialization.
+        train_size, test_size: subset sizes (None: whole split).
+        probe_size: samples in the probe batch.
+        data_seed: seeds the subsets, the split of fallback data and the choice of the probe batch.
+        tag: a free label for tables (part of the key, like every field).
+    """
+
+    dataset: str = "mnist"
+    model: str = "mlp"
+    model_args: dict = field(default_factory=dict)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    train_size: int | None = None
+    test_size: int | None = None
+    probe_size: int = 512
+    data_seed: int = 0
+    tag: str = ""
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict (tuples become lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RunConfig:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{**d, "train": TrainConfig(**d["train"])})
+
+    @property
+    def key(self) -> str:
+        """Hash of the config and :data:`RESULTS_VERSION`: the run's folder name."""
+        text = json.dumps({"results_version": RESULTS_VERSION, "config": self.to_dict()}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Run:
+    """A finished run read back from its folder."""
+
+    config: RunConfig
+    history: pd.DataFrame
+    environment: dict
+    path: Path
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The final weights (and pruning masks), loaded safely with ``weights_only=True``."""
+        return torch.load(self.path / "state.pt", map_location="cpu", weights_only=True)
+
+    def model(self) -> nn.Module:
+        """The trained model, rebuilt from the config, with its pruning masks re-applied."""
+        torch.manual_seed(self.config.train.seed)
+        model = build_model(
+            self.config.model, self.environment["input_shape"], self.environment["num_classes"], **self.config.model_args
+        )
+        state = self.state_dict()
+        for key in state:
+            if key.endswith("_mask"):
+                module_name, _, param = key[: -len("_mask")].rpartition(".")
+                prune.identity(model.get_submodule(module_name), param)  # creates <param>_orig and <param>_mask
+        model.load_state_dict(state)
+        return model
+
+
+def run_path(config: RunConfig, root: str | Path = RUNS_ROOT) -> Path:
+    """Where the run of ``config`` is (or will be) stored."""
+    return Path(root) / config.key
+
+
+def is_done(config: RunConfig, root: str | Path = RUNS_ROOT) -> bool:
+    """Whether a complete run of ``config`` is stored."""
+    return (run_path(config, root) / "history.csv").exists()
+
+
+def load_run(path: str | Path) -> Run:
+    """Read a stored run."""
+    path = Path(path)
+    meta = json.loads((path / "config.json").read_text())
+    return Run(
+        config=RunConfig.from_dict(meta["config"]),
+        history=pd.read_csv(path / "history.csv"),
+        environment=json.loads((path / "environment.json").read_text()),
+        path=path,
+    )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _clean_stale(config: RunConfig, root: Path) -> None:
+    """Remove temporary folders of this run left by processes that died mid-run."""
+    for tmp in root.glob(f".tmp-{config.key}-*"):
+        pid = int(tmp.name.split("-")[2])
+        if not _pid_alive(pid):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write a file so that readers see either the old content or the new, never a part."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@functools.lru_cache(maxsize=4)
+def _dataset(name: str, root: str, train_size, test_size, probe_size: int, seed: int, device: str):
+    # Runs of a sweep share their data; training never modifies it.
+    return load_dataset(
+        name, root=root, train_size=train_size, test_size=test_size, probe_size=probe_size, seed=seed, device=device
+    )
+
+
+def _environment(data, device: torch.device) -> dict:
+    from . import __version__
+
+    return {
+        "emergence_lib": __version__,
+        "torch": torch.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type,
+        "data_source": data.source,
+        "fallback": bool(data.fallback),
+        "input_shape": list(data.input_shape),
+        "num_classes": int(data.num_classes),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def execute(
+    config: RunConfig,
+    root: str | Path = RUNS_ROOT,
+    data_root: str | Path = "data",
+    device: str | torch.device = "auto",
+    progress: bool = True,
+) -> Run:
+    """Run ``config`` unless it is already stored, and return the stored run (skip-if-done).
+
+    Args:
+        config: what to run.
+        root: the runs folder (``data/runs``).
+        data_root: the dataset cache (``data``).
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"`` (not part of the key).
+        progress: show the training progress bar.
+    """
+    root = Path(root)
+    path = run_path(config, root)
+    if is_done(config, root):
+        return load_run(path)
+    root.mkdir(parents=True, exist_ok=True)
+    _clean_stale(config, root)
+    device = resolve_device(device)
+    data = _dataset(
+        config.dataset, str(data_root), config.train_size, config.test_size, config.probe_size, config.data_seed, str(device)
+    )
+    torch.manual_seed(config.train.seed)
+    model = build_model(config.model, data.input_shape, data.num_classes, **config.model_args)
+    history = train(model, data, config.train, device=device, progress=progress)
+
+    tmp = root / f".tmp-{config.key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        (tmp / "config.json").write_text(
+            json.dumps({"results_version": RESULTS_VERSION, "key": config.key, "config": config.to_dict()}, indent=1)
+        )
+        (tmp / "environment.json").write_text(json.dumps(_environment(data, device), indent=1))
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp / "state.pt")
+        history.to_csv(tmp / "history.csv", index=False)  # written last: its presence marks a complete run
+        try:
+            tmp.rename(path)
+        except OSError:  # another process stored the same run first; theirs is as good as ours
+            if not is_done(config, root):
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return load_run(path)
+
+
+def _execute_quietly(config: RunConfig, root: str, data_root: str, device: str) -> str:
+    return str(execute(config, root=root, data_root=data_root, device=device, progress=False).path)
+
+
+def run_sweep(
+    configs: Sequence[RunConfig],
+    n_jobs: int = 1,
+    root: str | Path = RUNS_ROOT,
+    data_root: str | Path = "data",
+    device: str = "auto",
+    backend: str | None = None,
+    progress: bool = True,
+) -> list[Run]:
+    """Run many configs, reusing stored runs, in parallel processes with joblib; one progress bar.
+
+    Args:
+        configs: the runs (duplicates are run once).
+        n_jobs: parallel workers (joblib's convention: -1 for all cores); 1 runs in this process.
+        root, data_root, device: as in :func:`execute`.
+        backend: a joblib backend, e.g. ``"dask"`` to run on the ``dask.distributed.Client`` created beforehand
+            (install the ``cluster`` extra); None for joblib's default (local processes).
+        progress: show the progress bar.
+
+    Returns:
+        The stored runs, in the order of ``configs``.
+    """
+    root, data_root = Path(root).resolve(), Path(data_root).resolve()  # workers may start elsewhere
+    todo = [c for c in {c.key: c for c in configs}.values() if not is_done(c, root)]
+    with tqdm(total=len(todo), desc="runs", disable=not progress or not todo, leave=False) as bar:
+        if n_jobs == 1 and backend is None:
+            for config in todo:
+                execute(config, root=root, data_root=data_root, device=device, progress=False)
+                bar.update()
+        else:
+            with joblib.parallel_config(backend=backend, n_jobs=n_jobs):
+                jobs = joblib.Parallel(return_as="generator_unordered")(
+                    joblib.delayed(_execute_quietly)(c, str(root), str(data_root), device) for c in todo
+                )
+                for _ in jobs:
+                    bar.update()
+    return [load_run(run_path(c, root)) for c in configs]
+
+
+def results_table(runs: Sequence[Run]) -> pd.DataFrame:
+    """Per-epoch histories of ``runs`` in one long table, each row with its run's key, config and data source."""
+    frames = []
+    for run in runs:
+        config = pd.json_normalize(run.config.to_dict(), sep=".").iloc[0].to_dict()
+        config = {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in config.items()}
+        frames.append(
+            run.history.assign(
+                key=run.config.key, data_source=run.environment["data_source"], fallback=run.environment["fallback"],
+                **config,
+            )  # fmt: skip
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def results_path(name: str, profile: str, root: str | Path = RESULTS_ROOT) -> Path:
+    """``results/<profile>/<name>.csv``: where compact published results live."""
+    return Path(root) / profile / f"{name}.csv"
+
+
+def export_results(table: pd.DataFrame, name: str, profile: str, root: str | Path = RESULTS_ROOT) -> Path:
+    """Write a results table (no weights) to ``results/<profile>/<name>.csv``, atomically."""
+    path = results_path(name, profile, root)
+    atomic_write_text(path, table.to_csv(index=False))
+    return path
+
+
+def load_results(name: str, profile: str, root: str | Path = RESULTS_ROOT) -> pd.DataFrame | None:
+    """The published results table, or None when there is none."""
+    path = results_path(name, profile, root)
+    return pd.read_csv(path) if path.exists() else None
+
+
+def experiment(
+    name: str,
+    configs: Sequence[RunConfig],
+    profile: str,
+    results_root: str | Path = RESULTS_ROOT,
+    **sweep_args,
+) -> pd.DataFrame:
+    """The results of ``configs`` as a table: read from ``results/<profile>/<name>.csv`` when that file holds
+    exactly these runs (so a published GPU result renders anywhere), else computed with :func:`run_sweep`.
+    """
+    stored = load_results(name, profile, results_root)
+    if stored is not None and set(stored["key"]) == {c.key for c in configs}:
+        return stored
+    return results_table(run_sweep(configs, **sweep_args))

@@ -1,0 +1,244 @@
+"""The training loop, with emergence recorded every epoch and callbacks for everything else.
+
+The loop is deliberately plain: data already on the device, one ``randperm`` per epoch, losses summed on the
+device and read once per epoch (no per-batch synchronization). Pruning, landscape probes and other
+measurements plug in as :class:`Callback` objects instead of flags in the loop.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .activity import REDUCES
+from .graph import LAYERS
+from .metric import THROUGH, measure
+
+OPTIMIZERS = ("sgd", "adam")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of one training run (the book's defaults: SGD, momentum 0.9, lr 0.01, batch 128).
+
+    Attributes:
+        epochs: passes over the training set.
+        optimizer: ``"sgd"`` (with ``momentum``) or ``"adam"``.
+        lr, momentum, weight_decay, batch_size: as usual.
+        seed: seeds dropout and the order of the batches (the model's initialization is seeded where it is built).
+        max_batches: stop each epoch after this many batches (dry runs); None for full epochs.
+        amp: bfloat16 autocast on CUDA (ignored elsewhere).
+        track_emergence: measure emergence on the probe batch after every epoch (and before the first).
+        threshold, reduce, layers, through: settings of :func:`~emergence_lib.measure`.
+    """
+
+    epochs: int = 10
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    batch_size: int = 128
+    seed: int = 0
+    max_batches: int | None = None
+    amp: bool = False
+    track_emergence: bool = True
+    threshold: float = 0.05
+    reduce: str = "mean"
+    layers: str = "hidden"
+    through: str = "any"
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (
+            ("optimizer", self.optimizer, OPTIMIZERS),
+            ("reduce", self.reduce, REDUCES),
+            ("layers", self.layers, LAYERS),
+            ("through", self.through, THROUGH),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{name}={value!r} is not supported; allowed values: {', '.join(map(repr, allowed))}")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < (0 if name == "epochs" else 1):
+                raise ValueError(f"{name} must be a positive integer; got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive; got {self.lr}")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite. ``history`` holds the epochs recorded before it happened."""
+
+    def __init__(self, message: str, history: pd.DataFrame):
+        super().__init__(message)
+        self.history = history
+
+
+@dataclass
+class TrainState:
+    """What callbacks see: the model, its optimizer, the data, the config and the records so far."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    data: object
+    config: TrainConfig
+    device: torch.device
+    epoch: int = 0
+    records: list[dict] = field(default_factory=list)
+
+
+class Callback:
+    """Hooks into :func:`train`; override what you need. Records are plain dicts: add your own columns."""
+
+    def on_train_begin(self, state: TrainState) -> None:
+        """Before the epoch-0 record (e.g. prune at initialization)."""
+
+    def on_epoch_begin(self, state: TrainState) -> None:
+        """Before each training epoch (``state.epoch`` is the epoch about to run, from 1)."""
+
+    def on_epoch_end(self, state: TrainState, record: dict) -> None:
+        """After each epoch's record is made, epoch 0 included; may add entries to ``record``."""
+
+    def on_train_end(self, state: TrainState) -> None:
+        """After the last epoch."""
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` picks CUDA, then Apple MPS, then the CPU."""
+    if isinstance(device, torch.device):
+        return device
+    if device not in DEVICES and not str(device).startswith("cuda:"):
+        raise ValueError(f"device={device!r} is not supported; allowed values: {', '.join(map(repr, DEVICES))}")
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(device)
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """The optimizer named in ``config``."""
+    if config.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(
+        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> tuple[float, float]:
+    """Mean cross-entropy loss and accuracy of ``model`` in eval mode (its mode is restored)."""
+    was_training = model.training
+    model.eval()
+    loss, correct = torch.zeros((), device=x.device), torch.zeros((), device=x.device)
+    for i in range(0, len(x), batch_size):
+        logits = model(x[i : i + batch_size]).float()
+        loss += nn.functional.cross_entropy(logits, y[i : i + batch_size], reduction="sum")
+        correct += (logits.argmax(dim=1) == y[i : i + batch_size]).sum()
+    model.train(was_training)
+    return float(loss) / len(x), float(correct) / len(x)
+
+
+def _emergence(model: nn.Module, probe: torch.Tensor, config: TrainConfig) -> dict:
+    if not config.track_emergence:
+        return {}
+    start = time.perf_counter()
+    result = measure(
+        model, probe, threshold=config.threshold, reduce=config.reduce, layers=config.layers, through=config.through
+    )
+    record = {k: v for k, v in result.as_record().items() if k not in ("threshold", "reduce", "layers", "through")}
+    record["measure_seconds"] = time.perf_counter() - start
+    return record
+
+
+def train(
+    model: nn.Module,
+    data,
+    config: TrainConfig,
+    callbacks: Sequence[Callback] = (),
+    device: str | torch.device = "auto",
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Train ``model`` on ``data`` and return its per-epoch history.
+
+    Row 0 describes the model before training; row ``t`` the model after epoch ``t``. Columns: ``epoch``,
+    ``train_loss`` and ``train_acc`` (running averages over the epoch's batches; at epoch 0 evaluated on the
+    training set), ``test_loss``, ``test_acc``, ``seconds`` (training time of the epoch) and, when
+    ``config.track_emergence``, the emergence figures of :meth:`~emergence_lib.EmergenceResult.as_record` on
+    ``data.probe`` (absolute, log10, relative, fraction, balanced, active and size per counted layer).
+
+    Args:
+        model: the network; moved to ``device``.
+        data: a :class:`~emergence_lib.data.Dataset` (anything with ``x_train``, ``y_train``, ``x_test``,
+            ``y_test`` and ``probe`` tensors).
+        config: the hyper-parameters.
+        callbacks: hooks called around epochs (see :class:`Callback`).
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``.
+        progress: show a progress bar over epochs.
+
+    Raises:
+        TrainingDiverged: the loss became NaN or infinite; its ``history`` holds the epochs before.
+    """
+    device = resolve_device(device)
+    model.to(device)
+    x_train, y_train = data.x_train.to(device), data.y_train.to(device)
+    x_test, y_test, probe = data.x_test.to(device), data.y_test.to(device), data.probe.to(device)
+    torch.manual_seed(config.seed)  # dropout masks
+    order = torch.Generator().manual_seed(config.seed)  # batch order, drawn on the CPU for reproducibility
+    autocast = config.amp and device.type == "cuda"
+    state = TrainState(model, make_optimizer(model, config), data, config, device)
+    for cb in callbacks:
+        cb.on_train_begin(state)
+
+    def finish(record: dict) -> None:
+        record["test_loss"], record["test_acc"] = evaluate(model, x_test, y_test)
+        record.update(_emergence(model, probe, config))
+        for cb in callbacks:
+            cb.on_epoch_end(state, record)
+        state.records.append(record)
+
+    train_loss, train_acc = evaluate(model, x_train, y_train)
+    finish({"epoch": 0, "train_loss": train_loss, "train_acc": train_acc, "seconds": 0.0})
+    bar = tqdm(range(1, config.epochs + 1), desc="epochs", disable=not progress, leave=False)
+    for epoch in bar:
+        state.epoch = epoch
+        for cb in callbacks:
+            cb.on_epoch_begin(state)
+        model.train()
+        start = time.perf_counter()
+        loss_sum, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
+        perm = torch.randperm(len(x_train), generator=order).to(device)
+        for b, i in enumerate(range(0, len(x_train), config.batch_size)):
+            if config.max_batches is not None and b >= config.max_batches:
+                break
+            idx = perm[i : i + config.batch_size]
+            xb, yb = x_train[idx], y_train[idx]
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                logits = model(xb)
+                loss = nn.functional.cross_entropy(logits.float(), yb)
+            state.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            state.optimizer.step()
+            loss_sum += loss.detach() * len(idx)
+            correct += (logits.detach().argmax(dim=1) == yb).sum()
+            seen += len(idx)
+        seconds = time.perf_counter() - start
+        train_loss = float(loss_sum) / max(seen, 1)
+        if not math.isfinite(train_loss):
+            raise TrainingDiverged(
+                f"training loss became {train_loss} in epoch {epoch} (lr={config.lr}, optimizer={config.optimizer}); "
+                f"the {len(state.records)} epochs recorded before are in .history",
+                pd.DataFrame(state.records),
+            )
+        finish({"epoch": epoch, "train_loss": train_loss, "train_acc": float(correct) / max(seen, 1), "seconds": seconds})
+        bar.set_postfix(test_acc=f"{state.records[-1]['test_acc']:.3f}")
+    for cb in callbacks:
+        cb.on_train_end(state)
+    return pd.DataFrame(state.records)
