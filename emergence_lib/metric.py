@@ -165,10 +165,13 @@ class EmergenceResult:
     through: str
 
     def as_record(self) -> dict[str, float | int | str]:
-        """Flat scalars for history tables: per-layer active counts become ``active_<k>`` columns."""
+        """Flat scalars for history tables.
+
+        Per counted layer ``k = 1, 2, ...`` (the first hidden layer is 1): columns ``active_<k>`` and ``size_<k>``.
+        """
         record = {k: v for k, v in asdict(self).items() if k not in ("per_pair", "layer_sizes", "active_counts")}
-        record.update({f"active_{k}": float(c) for k, c in enumerate(self.active_counts)})
-        record.update({f"size_{k}": int(n) for k, n in enumerate(self.layer_sizes)})
+        record.update({f"active_{k}": float(c) for k, c in enumerate(self.active_counts, start=1)})
+        record.update({f"size_{k}": int(n) for k, n in enumerate(self.layer_sizes, start=1)})
         return record
 
 

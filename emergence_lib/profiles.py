@@ -9,6 +9,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from .runs import RunConfig
+from .train import TrainConfig
+
+# The networks a chapter can ask a profile for: the book's MLP, or the profile's convolutional network.
+NETWORKS = ("mlp", "cnn")
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -44,8 +50,35 @@ class Profile:
     description: str = ""
 
     def dry_run(self) -> Profile:
-        """The same profile shrunk to one seed, one epoch and a few batches, to check it still runs."""
-        return dataclasses.replace(self, seeds=1, epochs=1, max_batches=2, name=f"{self.name}-dry-run")
+        """The same networks shrunk to one seed, one epoch, two batches and small evaluation sets.
+
+        Used by the tests to keep the GPU-sized ``paper`` profile from rotting on a CPU.
+        """
+        return dataclasses.replace(
+            self, name=f"{self.name}-dry-run", seeds=1, epochs=1, max_batches=2,
+            train_size=256, test_size=256, probe_size=64,
+        )  # fmt: skip
+
+    def run_config(self, dataset: str, network: str = "mlp", seed: int = 0, **train_changes) -> RunConfig:
+        """The :class:`~emergence_lib.runs.RunConfig` of one run of this profile.
+
+        Args:
+            dataset: a name from :data:`~emergence_lib.data.DATASETS`.
+            network: ``"mlp"`` (hidden widths :attr:`mlp_hidden`) or ``"cnn"`` (the profile's :attr:`cnn`).
+            seed: the training seed (initialization, dropout, batch order).
+            train_changes: fields of :class:`~emergence_lib.train.TrainConfig` to change (e.g. ``lr=0.1``).
+        """
+        if network not in NETWORKS:
+            raise ValueError(f"network={network!r} is not supported; allowed values: {', '.join(map(repr, NETWORKS))}")
+        model, model_args = ("mlp", {"hidden": list(self.mlp_hidden)}) if network == "mlp" else self.cnn
+        train = TrainConfig(
+            epochs=self.epochs, batch_size=self.batch_size, seed=seed, max_batches=self.max_batches, amp=self.amp,
+            **train_changes,
+        )  # fmt: skip
+        return RunConfig(
+            dataset=dataset, model=model, model_args=dict(model_args), train=train, train_size=self.train_size,
+            test_size=self.test_size, probe_size=self.probe_size,
+        )  # fmt: skip
 
 
 PROFILES: dict[str, Profile] = {

@@ -19,7 +19,7 @@ import shutil
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,6 +107,10 @@ class Run:
                 module_name, _, param = key[: -len("_mask")].rpartition(".")
                 prune.identity(model.get_submodule(module_name), param)  # creates <param>_orig and <param>_mask
         model.load_state_dict(state)
+        for module in model.modules():  # the masked tensor is recomputed on forward only: refresh it now
+            for hook in module._forward_pre_hooks.values():
+                if isinstance(hook, prune.BasePruningMethod):
+                    setattr(module, hook._tensor_name, hook.apply_mask(module))
         return model
 
 
@@ -270,7 +274,8 @@ def run_sweep(
                 execute(config, root=root, data_root=data_root, device=device, progress=False)
                 bar.update()
         else:
-            with joblib.parallel_config(backend=backend, n_jobs=n_jobs):
+            backend_args = {} if backend is None else {"backend": backend}
+            with joblib.parallel_config(n_jobs=n_jobs, **backend_args):
                 jobs = joblib.Parallel(return_as="generator_unordered")(
                     joblib.delayed(_execute_quietly)(c, str(root), str(data_root), device) for c in todo
                 )
@@ -302,14 +307,17 @@ def results_path(name: str, profile: str, root: str | Path = RESULTS_ROOT) -> Pa
 def export_results(table: pd.DataFrame, name: str, profile: str, root: str | Path = RESULTS_ROOT) -> Path:
     """Write a results table (no weights) to ``results/<profile>/<name>.csv``, atomically."""
     path = results_path(name, profile, root)
-    atomic_write_text(path, table.to_csv(index=False))
+    atomic_write_text(path, table.to_csv(index=False, na_rep="NaN"))
     return path
 
 
 def load_results(name: str, profile: str, root: str | Path = RESULTS_ROOT) -> pd.DataFrame | None:
     """The published results table, or None when there is none."""
     path = results_path(name, profile, root)
-    return pd.read_csv(path) if path.exists() else None
+    if not path.exists():
+        return None
+    # Only "NaN" is missing: an empty string (e.g. an empty tag) stays a string.
+    return pd.read_csv(path, keep_default_na=False, na_values=["NaN"])
 
 
 def experiment(
