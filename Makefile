@@ -18,6 +18,7 @@ help:
 	@echo "make book  [PROFILE=smoke|default|paper] [DEVICE=cpu|cuda|auto]  execute chapters, build _build/html"
 	@echo "make test                                                       run the tests (pytest)"
 	@echo "make clean                                                      remove _build/"
+	@echo "make student                                                    chapters without solutions, in _build/student/"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -43,3 +44,8 @@ test: $(STAMP)
 
 clean:
 	rm -rf _build
+
+# Notebooks to hand out: the chapters without the cells tagged `solution` and without outputs, in _build/student/.
+.PHONY: student
+student: $(STAMP)
+	$(PY) -m emergence_lib.book student

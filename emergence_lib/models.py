@@ -112,7 +112,23 @@ def vgg(
         _activation(activation),
         nn.Linear(hidden, num_classes),
     ]
-    return nn.Sequential(*layers)
+    model = nn.Sequential(*layers)
+    _vgg_init(model)
+    return model
+
+
+def _vgg_init(model: nn.Module) -> None:
+    """He (Kaiming) normal initialization, fan-out, of the convolutions, as torchvision's VGG; zero biases.
+
+    PyTorch's default convolution initialization shrinks the signal layer by layer: without batch normalization
+    a VGG then stays at chance for many epochs at the book's learning rate (measured: 10% test accuracy after
+    8 epochs of VGG-11 on the MNIST subset, against 92% after 5 with this initialization). The Linear layers
+    keep PyTorch's default (torchvision's N(0, 0.01) stalled training the same way).
+    """
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(m.bias)
 
 
 def small_cnn(

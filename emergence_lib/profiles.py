@@ -55,22 +55,35 @@ class Profile:
         Used by the tests to keep the GPU-sized ``paper`` profile from rotting on a CPU.
         """
         return dataclasses.replace(
-            self, name=f"{self.name}-dry-run", seeds=1, epochs=1, max_batches=2,
-            train_size=256, test_size=256, probe_size=64,
+            self, name=f"{self.name}{DRY_RUN}", seeds=1, epochs=1, max_batches=2,
+            train_size=128, test_size=128, probe_size=32,
         )  # fmt: skip
 
-    def run_config(self, dataset: str, network: str = "mlp", seed: int = 0, **train_changes) -> RunConfig:
+    def run_config(
+        self, dataset: str, network: str = "mlp", seed: int = 0, width: float = 1.0, **train_changes
+    ) -> RunConfig:
         """The :class:`~emergence_lib.runs.RunConfig` of one run of this profile.
 
         Args:
             dataset: a name from :data:`~emergence_lib.data.DATASETS`.
             network: ``"mlp"`` (hidden widths :attr:`mlp_hidden`) or ``"cnn"`` (the profile's :attr:`cnn`).
             seed: the training seed (initialization, dropout, batch order).
+            width: multiplies every hidden width (MLP), the ``width_multiplier`` (VGG) or ``width`` (small CNN).
             train_changes: fields of :class:`~emergence_lib.train.TrainConfig` to change (e.g. ``lr=0.1``).
         """
         if network not in NETWORKS:
             raise ValueError(f"network={network!r} is not supported; allowed values: {', '.join(map(repr, NETWORKS))}")
-        model, model_args = ("mlp", {"hidden": list(self.mlp_hidden)}) if network == "mlp" else self.cnn
+        if not width > 0:
+            raise ValueError(f"width must be positive; got {width}")
+        if network == "mlp":
+            model, model_args = "mlp", {"hidden": [max(1, round(n * width)) for n in self.mlp_hidden]}
+        else:
+            model, model_args = self.cnn[0], dict(self.cnn[1])
+            if width != 1.0:
+                key = "width_multiplier" if model == "vgg" else "width"
+                default = 1.0 if model == "vgg" else 16  # the builders' defaults
+                scaled = model_args.get(key, default) * width
+                model_args[key] = scaled if model == "vgg" else max(1, round(scaled))
         train = TrainConfig(
             epochs=self.epochs, batch_size=self.batch_size, seed=seed, max_batches=self.max_batches, amp=self.amp,
             **train_changes,
@@ -92,20 +105,20 @@ PROFILES: dict[str, Profile] = {
         batch_size=128,
         mlp_hidden=(64, 32, 16),
         widths=(0.5, 1.0),
-        cnn=("small_cnn", {"width": 4}),
+        cnn=("small_cnn", {"width": 4, "batch_norm": False}),
         description="CI: seconds per chapter, tiny networks; checks that the code runs, not the science.",
     ),
     "default": Profile(
         name="default",
         epochs=8,
-        seeds=3,
+        seeds=5,
         train_size=4000,
         test_size=1000,
         probe_size=512,
         batch_size=128,
         mlp_hidden=(512, 256, 128),
         widths=(0.25, 0.5, 1.0),
-        cnn=("vgg", {"config": "vgg11", "width_multiplier": 0.125}),
+        cnn=("vgg", {"config": "vgg11", "width_multiplier": 0.0625, "batch_norm": False}),
         description="A 2-core laptop: about 2-3 minutes per chapter, the whole book in about 20.",
     ),
     "paper": Profile(
@@ -118,17 +131,27 @@ PROFILES: dict[str, Profile] = {
         batch_size=128,
         mlp_hidden=(512, 256, 128),
         widths=(0.25, 0.5, 1.0, 2.0),
-        cnn=("vgg", {"config": "vgg19", "width_multiplier": 1.0}),
+        cnn=("vgg", {"config": "vgg19", "width_multiplier": 1.0, "batch_norm": False}),
         amp=True,
         description="One H100: full datasets, 30 epochs, 5 seeds, VGG-19 on CIFAR-10; about 10 minutes per chapter.",
     ),
 }
 
 
+DRY_RUN = "-dry-run"
+
+
 def get_profile(name: str | Profile) -> Profile:
-    """The profile called ``name`` (a :class:`Profile` passes through)."""
+    """The profile called ``name``; ``"<name>-dry-run"`` gives :meth:`Profile.dry_run` of it (a :class:`Profile`
+    passes through).
+
+    Raises:
+        ValueError: for an unknown name, listing the allowed ones.
+    """
     if isinstance(name, Profile):
         return name
-    if name not in PROFILES:
-        raise ValueError(f"profile={name!r} is not supported; allowed values: {', '.join(map(repr, PROFILES))}")
-    return PROFILES[name]
+    base = name.removesuffix(DRY_RUN)
+    if base not in PROFILES:
+        allowed = ", ".join(map(repr, PROFILES))
+        raise ValueError(f"profile={name!r} is not supported; allowed values: {allowed} (or any of them + {DRY_RUN!r})")
+    return PROFILES[base].dry_run() if name.endswith(DRY_RUN) else PROFILES[base]

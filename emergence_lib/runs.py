@@ -28,17 +28,24 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.nn.utils import prune
-from tqdm.auto import tqdm
 
-from .data import load_dataset
+from .data import load_dataset, project_root
 from .models import build_model
-from .train import TrainConfig, resolve_device, train
+from .train import TrainConfig, progress_bar, resolve_device, train
 
 RESULTS_VERSION = 1
 """Bump when a change to the code alters stored results: every run key changes and runs are redone."""
 
-RUNS_ROOT = Path("data") / "runs"
-RESULTS_ROOT = Path("results")
+def _runs_root(root: str | Path | None) -> Path:
+    return project_root() / "data" / "runs" if root is None else Path(root)
+
+
+def _data_root(data_root: str | Path | None) -> Path:
+    return project_root() / "data" if data_root is None else Path(data_root)
+
+
+def _results_root(root: str | Path | None) -> Path:
+    return project_root() / "results" if root is None else Path(root)
 
 
 @dataclass(frozen=True)
@@ -114,12 +121,12 @@ class Run:
         return model
 
 
-def run_path(config: RunConfig, root: str | Path = RUNS_ROOT) -> Path:
-    """Where the run of ``config`` is (or will be) stored."""
-    return Path(root) / config.key
+def run_path(config: RunConfig, root: str | Path | None = None) -> Path:
+    """Where the run of ``config`` is (or will be) stored: ``<root>/<key>`` (default root: ``data/runs``)."""
+    return _runs_root(root) / config.key
 
 
-def is_done(config: RunConfig, root: str | Path = RUNS_ROOT) -> bool:
+def is_done(config: RunConfig, root: str | Path | None = None) -> bool:
     """Whether a complete run of ``config`` is stored."""
     return (run_path(config, root) / "history.csv").exists()
 
@@ -193,8 +200,8 @@ def _environment(data, device: torch.device) -> dict:
 
 def execute(
     config: RunConfig,
-    root: str | Path = RUNS_ROOT,
-    data_root: str | Path = "data",
+    root: str | Path | None = None,
+    data_root: str | Path | None = None,
     device: str | torch.device = "auto",
     progress: bool = True,
 ) -> Run:
@@ -207,7 +214,7 @@ def execute(
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"`` (not part of the key).
         progress: show the training progress bar.
     """
-    root = Path(root)
+    root, data_root = _runs_root(root), _data_root(data_root)
     path = run_path(config, root)
     if is_done(config, root):
         return load_run(path)
@@ -247,8 +254,8 @@ def _execute_quietly(config: RunConfig, root: str, data_root: str, device: str) 
 def run_sweep(
     configs: Sequence[RunConfig],
     n_jobs: int = 1,
-    root: str | Path = RUNS_ROOT,
-    data_root: str | Path = "data",
+    root: str | Path | None = None,
+    data_root: str | Path | None = None,
     device: str = "auto",
     backend: str | None = None,
     progress: bool = True,
@@ -266,9 +273,9 @@ def run_sweep(
     Returns:
         The stored runs, in the order of ``configs``.
     """
-    root, data_root = Path(root).resolve(), Path(data_root).resolve()  # workers may start elsewhere
+    root, data_root = _runs_root(root).resolve(), _data_root(data_root).resolve()  # workers may start elsewhere
     todo = [c for c in {c.key: c for c in configs}.values() if not is_done(c, root)]
-    with tqdm(total=len(todo), desc="runs", disable=not progress or not todo, leave=False) as bar:
+    with progress_bar(total=len(todo), desc="runs", disable=not progress or not todo, leave=False) as bar:
         if n_jobs == 1 and backend is None:
             for config in todo:
                 execute(config, root=root, data_root=data_root, device=device, progress=False)
@@ -299,19 +306,19 @@ def results_table(runs: Sequence[Run]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def results_path(name: str, profile: str, root: str | Path = RESULTS_ROOT) -> Path:
+def results_path(name: str, profile: str, root: str | Path | None = None) -> Path:
     """``results/<profile>/<name>.csv``: where compact published results live."""
-    return Path(root) / profile / f"{name}.csv"
+    return _results_root(root) / profile / f"{name}.csv"
 
 
-def export_results(table: pd.DataFrame, name: str, profile: str, root: str | Path = RESULTS_ROOT) -> Path:
+def export_results(table: pd.DataFrame, name: str, profile: str, root: str | Path | None = None) -> Path:
     """Write a results table (no weights) to ``results/<profile>/<name>.csv``, atomically."""
     path = results_path(name, profile, root)
     atomic_write_text(path, table.to_csv(index=False, na_rep="NaN"))
     return path
 
 
-def load_results(name: str, profile: str, root: str | Path = RESULTS_ROOT) -> pd.DataFrame | None:
+def load_results(name: str, profile: str, root: str | Path | None = None) -> pd.DataFrame | None:
     """The published results table, or None when there is none."""
     path = results_path(name, profile, root)
     if not path.exists():
@@ -324,13 +331,34 @@ def experiment(
     name: str,
     configs: Sequence[RunConfig],
     profile: str,
-    results_root: str | Path = RESULTS_ROOT,
+    results_root: str | Path | None = None,
+    publish: bool | None = None,
     **sweep_args,
 ) -> pd.DataFrame:
-    """The results of ``configs`` as a table: read from ``results/<profile>/<name>.csv`` when that file holds
-    exactly these runs (so a published GPU result renders anywhere), else computed with :func:`run_sweep`.
+    """The results of ``configs`` as one table, for a chapter.
+
+    Read from ``results/<profile>/<name>.csv`` when that file holds exactly these runs (so a published GPU
+    result renders anywhere without retraining); otherwise computed with :func:`run_sweep` (reusing stored
+    runs) and, when ``publish``, written there. Prints one line saying which happened.
+
+    Args:
+        name: the experiment's name, the file's stem.
+        configs: the runs.
+        profile: the profile's name (the folder of published results).
+        results_root: the published-results folder (default: ``results/`` under the project root).
+        publish: export the computed table; None publishes for the ``paper`` profile only (the results a GPU
+            produces once, to be committed).
+        sweep_args: passed to :func:`run_sweep` (e.g. ``device``, ``n_jobs``).
     """
+    keys = {c.key for c in configs}
     stored = load_results(name, profile, results_root)
-    if stored is not None and set(stored["key"]) == {c.key for c in configs}:
+    if stored is not None and set(stored["key"]) == keys:
+        print(f"{name}: {len(keys)} runs read from {results_path(name, profile, results_root)}")
         return stored
-    return results_table(run_sweep(configs, **sweep_args))
+    table = results_table(run_sweep(configs, **sweep_args))
+    if publish if publish is not None else profile == "paper":
+        path = export_results(table, name, profile, results_root)
+        print(f"{name}: {len(keys)} runs computed and published to {path}")
+    else:
+        print(f"{name}: {len(keys)} runs computed or reused from stored runs")
+    return table

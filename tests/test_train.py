@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pandas as pd
 import pytest
 import torch
@@ -147,3 +151,15 @@ def test_bad_config_names_the_allowed_values(kwargs: dict, names: list[str]) -> 
 def test_bad_device_names_the_allowed_values() -> None:
     with pytest.raises(ValueError, match="'auto', 'cpu', 'cuda', 'mps'"):
         resolve_device("tpu")
+
+
+def test_progress_bar_obeys_tqdm_disable() -> None:
+    """The book executes chapters with TQDM_DISABLE=1 so that no bar (or widget) reaches the site.
+
+    tqdm reads the variable when it is imported, hence a fresh interpreter.
+    """
+    code = "from emergence_lib.train import progress_bar\nfor _ in progress_bar(iterable=range(3), desc='epochs'): pass"
+    for env, shown in (({"TQDM_DISABLE": "1"}, False), ({}, True)):
+        environ = {k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"} | env
+        done = subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True, text=True, check=True)
+        assert ("epochs" in done.stderr) == shown

@@ -1,0 +1,272 @@
+"""The paper's claims as measurements: operational definitions, effects with 95% CIs, and verdicts.
+
+Every definition here is the one fixed in the book's reference (``shared/paper/README.md``) before any result
+was seen. A verdict reads "supported" when the 95% confidence interval of the effect excludes the null value
+in the claimed direction, "contradicted" when it excludes it in the other direction, and "inconclusive"
+otherwise, including when fewer than :data:`MIN_UNITS` independent units (seeds or runs) are available: an
+interval from one or two values is not evidence.
+
+All functions read the long per-epoch tables of :func:`~emergence_lib.runs.results_table` (one row per run
+and epoch; a run is identified by its ``key`` column).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+VERDICTS = ("supported", "contradicted", "inconclusive")
+MIN_UNITS = 5
+"""Fewest independent units (seeds or runs) for which a confidence interval, hence a verdict, is computed.
+
+A percentile bootstrap interval from three values covers far less than 95% (it can only span their range);
+five is the paper profile's number of seeds.
+"""
+LEVEL = 0.95
+N_RESAMPLES = 9999
+
+
+@dataclass(frozen=True)
+class Effect:
+    """One measured claim.
+
+    Attributes:
+        claim: the claim's number in the reference (e.g. ``"2a"``).
+        statement: the paper's claim, in words.
+        definition: the operational definition that was measured.
+        estimate: the effect (e.g. a mean Spearman correlation, or a share of runs).
+        low, high: its 95% confidence interval (NaN when there are fewer than :data:`MIN_UNITS` units).
+        null: the value of "no effect" (0 for correlations, 0.5 for shares of runs).
+        direction: +1 when the paper claims an effect above ``null``, -1 below.
+        n: the number of independent units behind the interval.
+        unit: what a unit is (``"seeds"``, ``"runs"``).
+        verdict: one of :data:`VERDICTS`.
+    """
+
+    claim: str
+    statement: str
+    definition: str
+    estimate: float
+    low: float
+    high: float
+    null: float
+    direction: int
+    n: int
+    unit: str
+    verdict: str
+
+    def as_row(self) -> dict:
+        """A flat dict for tables."""
+        return asdict(self)
+
+
+def verdict(low: float, high: float, direction: int, n: int, null: float = 0.0) -> str:
+    """The reference's rule: does the interval ``[low, high]`` exclude ``null``, and on which side?
+
+    Args:
+        low, high: the 95% confidence interval of the effect.
+        direction: +1 when the claim is an effect above ``null``, -1 below.
+        n: independent units behind the interval; below :data:`MIN_UNITS` the verdict is "inconclusive".
+        null: the value of no effect.
+    """
+    if direction not in (1, -1):
+        raise ValueError(f"direction must be +1 or -1; got {direction!r}")
+    if n < MIN_UNITS or not (np.isfinite(low) and np.isfinite(high)):
+        return "inconclusive"
+    if low > null:
+        return "supported" if direction > 0 else "contradicted"
+    if high < null:
+        return "supported" if direction < 0 else "contradicted"
+    return "inconclusive"
+
+
+def bootstrap_ci(
+    data: Sequence | tuple[Sequence, ...],
+    statistic: Callable = np.mean,
+    paired: bool = False,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap 95% interval of ``statistic`` (scipy.stats.bootstrap, seeded, 9,999 resamples).
+
+    Percentile rather than BCa: BCa is undefined when every resample gives the same value, which happens with
+    the few seeds of small profiles. Resamples whose statistic is undefined (a correlation of a resample that
+    repeats one point) are left out of the percentiles. ``data`` is one sample, or a tuple of equally long samples with
+    ``paired=True`` (e.g. ``(x, y)`` for a correlation). Returns NaNs below :data:`MIN_UNITS` values.
+    """
+    samples = data if paired else (data,)
+    samples = tuple(np.asarray(s, dtype=float) for s in samples)
+    if len(samples[0]) < MIN_UNITS:
+        return float("nan"), float("nan")
+    if np.all(samples[0] == samples[0][0]) and not paired:
+        value = float(statistic(samples[0]))  # no spread at all: the interval is the point
+        return value, value
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # resamples with a constant side have no correlation: dropped below
+        result = stats.bootstrap(
+            samples, statistic, paired=paired, vectorized=False, n_resamples=N_RESAMPLES, confidence_level=LEVEL,
+            method="percentile", rng=np.random.default_rng(seed),
+        )  # fmt: skip
+    tail = 100 * (1 - LEVEL) / 2
+    low, high = np.nanpercentile(result.bootstrap_distribution, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def spearman(x: Sequence, y: Sequence) -> float:
+    """Spearman rank correlation; NaN when either side is constant (nothing to rank)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if len(x) < 2 or np.all(x == x[0]) or np.all(y == y[0]):
+        return float("nan")
+    return float(stats.spearmanr(x, y).statistic)
+
+
+def convergence_epoch(train_acc: Sequence[float], tolerance: float = 0.005, window: int = 3) -> int | None:
+    """The first epoch after which training accuracy never again rises by more than ``tolerance`` (0.5
+    percentage points, accuracies as fractions) within any ``window`` epochs.
+
+    Args:
+        train_acc: training accuracy per epoch, epoch 0 first.
+
+    Returns:
+        The epoch, or None when the run has not converged by its last epoch (only the last epoch qualifies,
+        and nothing after it shows that the accuracy stopped rising).
+    """
+    acc = np.asarray(train_acc, dtype=float)
+    last = len(acc) - 1
+    for t in range(last):
+        later = [acc[u] - acc[s] for s in range(t, last) for u in range(s + 1, min(s + window, last) + 1)]
+        if max(later) <= tolerance:
+            return t
+    return None
+
+
+def _runs(table: pd.DataFrame) -> list[pd.DataFrame]:
+    return [run.sort_values("epoch") for _, run in table.groupby("key", sort=False)]
+
+
+def _mean_effect(per_unit: Sequence[float], direction: int, **text) -> Effect:
+    values = np.asarray([v for v in per_unit if np.isfinite(v)], dtype=float)
+    low, high = bootstrap_ci(values)
+    estimate = float(values.mean()) if len(values) else float("nan")
+    return Effect(estimate=estimate, low=low, high=high, null=0.0, direction=direction, n=len(values),
+                  verdict=verdict(low, high, direction, len(values)), **text)  # fmt: skip
+
+
+def _correlation_effect(x: Sequence[float], y: Sequence[float], direction: int, **text) -> Effect:
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    estimate = spearman(x, y)
+    if np.isfinite(estimate):
+        low, high = bootstrap_ci((x, y), statistic=spearman, paired=True)
+    else:
+        low = high = float("nan")
+    return Effect(estimate=estimate, low=low, high=high, null=0.0, direction=direction, n=len(x),
+                  verdict=verdict(low, high, direction, len(x)), **text)  # fmt: skip
+
+
+def grows_with_size(table: pd.DataFrame, size: str = "n_weights") -> Effect:
+    """Claim 1: Spearman correlation across runs between network size and log10 E after training."""
+    last = [run.iloc[-1] for run in _runs(table)]
+    return _correlation_effect(
+        [r[size] for r in last], [r["log10_absolute"] for r in last], +1, claim="1",
+        statement="Absolute emergence grows with network size.",
+        definition=f"Spearman correlation across runs between {size} and log10 E at the last epoch",
+        unit="runs",
+    )  # fmt: skip
+
+
+def falls_during_training(table: pd.DataFrame, column: str = "log10_absolute", claim: str = "2a") -> Effect:
+    """Claim 2 (first part), and with ``column="log10_relative"`` claim 4's second part: the per-run Spearman
+    correlation between epoch and ``column``; effect = mean over runs, with its bootstrap CI."""
+    per_run = [spearman(run["epoch"], run[column]) for run in _runs(table)]
+    return _mean_effect(
+        per_run, -1, claim=claim, statement=f"Emergence ({column}) falls during training.",
+        definition=f"mean over runs of the Spearman correlation between epoch and {column}", unit="runs",
+    )  # fmt: skip
+
+
+def zero_at_convergence(table: pd.DataFrame, ratio: float = 0.01, within: int = 2) -> Effect:
+    """Claim 2 (second part): E reaching about zero coincides with convergence.
+
+    Per converged run: the path fraction first falls below ``ratio`` times its epoch-0 value within
+    ``within`` epochs of the convergence epoch. Effect = share of converged runs where this holds, with its
+    exact (Clopper-Pearson) 95% interval; supported when the interval lies above one half.
+    """
+    hits = []
+    for run in _runs(table):
+        converged = convergence_epoch(run["train_acc"].to_numpy())
+        if converged is None:
+            continue  # not converged within the run: nothing to compare
+        fraction = run["fraction"].to_numpy(dtype=float)
+        below = np.flatnonzero(fraction < ratio * fraction[0])
+        hits.append(bool(len(below)) and abs(int(run["epoch"].iloc[below[0]]) - converged) <= within)
+    n, k = len(hits), int(sum(hits))
+    if n >= MIN_UNITS:
+        ci = stats.binomtest(k, n).proportion_ci(LEVEL, method="exact")
+        low, high = float(ci.low), float(ci.high)
+    else:
+        low = high = float("nan")
+    return Effect(
+        claim="2b", statement="Emergence reaching about zero coincides with convergence (a stopping signal).",
+        definition=f"share of converged runs whose path fraction first falls below {ratio:g} x its epoch-0 value "
+        f"within {within} epochs of the convergence epoch",
+        estimate=k / n if n else float("nan"), low=low, high=high, null=0.5, direction=+1, n=n,
+        unit="converged runs", verdict=verdict(low, high, +1, n, null=0.5),
+    )  # fmt: skip
+
+
+def predicts_accuracy_change(table: pd.DataFrame) -> Effect:
+    """Claim 3 (second part): per run, the Spearman correlation over epochs between log10 E at epoch t and
+    the training-accuracy gain from t to t+1; effect = mean over runs with its bootstrap CI."""
+    per_run = []
+    for run in _runs(table):
+        gain = run["train_acc"].diff().shift(-1)  # acc[t+1] - acc[t], aligned with epoch t
+        per_run.append(spearman(run["log10_absolute"].iloc[:-1], gain.iloc[:-1]))
+    return _mean_effect(
+        per_run, +1, claim="3b", statement="Emergence predicts the change in training accuracy.",
+        definition="mean over runs of the Spearman correlation between log10 E at epoch t and the training "
+        "accuracy gain from t to t+1", unit="runs",
+    )  # fmt: skip
+
+
+def early_emergence_predicts_performance(table: pd.DataFrame, early_epoch: int = 1) -> Effect:
+    """Claim 3 (first part): Spearman correlation across runs between log10 E after epoch ``early_epoch`` and
+    the final test accuracy."""
+    early, final = [], []
+    for run in _runs(table):
+        at = run[run["epoch"] == early_epoch]
+        if len(at):
+            early.append(float(at["log10_absolute"].iloc[0]))
+            final.append(float(run["test_acc"].iloc[-1]))
+    return _correlation_effect(
+        early, final, +1, claim="3a", statement="Higher emergence goes with better trainability and performance.",
+        definition=f"Spearman correlation across runs between log10 E after epoch {early_epoch} and the final "
+        "test accuracy", unit="runs",
+    )  # fmt: skip
+
+
+def effects_table(effects: Sequence[Effect]) -> pd.DataFrame:
+    """The effects as a table, one row per claim, rounded for reading."""
+    frame = pd.DataFrame([e.as_row() for e in effects])
+    return frame[["claim", "statement", "definition", "estimate", "low", "high", "n", "unit", "verdict"]]
+
+
+def describe(effect: Effect, data: str | None = None) -> str:
+    """One Markdown sentence stating the claim, what was measured, the interval and the verdict.
+
+    Args:
+        effect: the measured claim.
+        data: the data really used (e.g. a :attr:`~emergence_lib.data.Dataset.source`), named in the sentence.
+    """
+    on = f" on {data}" if data else ""
+    if np.isnan(effect.estimate):
+        value = f"not computable ({effect.n} {effect.unit})"
+    else:
+        interval = "no interval" if np.isnan(effect.low) else f"95% CI [{effect.low:.2f}, {effect.high:.2f}]"
+        value = f"{effect.estimate:.2f}, {interval}, {effect.n} {effect.unit}"
+    return f"**Claim {effect.claim}**: {effect.statement} Measured{on}: {effect.definition} = {value}: **{effect.verdict}**."
