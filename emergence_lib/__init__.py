@@ -4,11 +4,11 @@ The metric (:func:`path_emergence`, :func:`dense_emergence`, :func:`measure`), t
 (:func:`node_graph`) and node activity on a probe batch (:func:`activity`); the experiments engine: datasets
 (:func:`load_dataset`), models (:func:`mlp`, :func:`vgg`, :func:`small_cnn`), training with per-epoch emergence
 (:func:`train`), stored runs and sweeps (:func:`execute`, :func:`run_sweep`, :func:`experiment`), run sizes
-(:func:`get_profile`); the claims' verdicts (:mod:`~emergence_lib.claims`) and the book's figures
-(:mod:`~emergence_lib.plots`).
+(:func:`get_profile`), pruning (:mod:`~emergence_lib.prune`, :class:`PruneConfig`, :class:`Pruner`); the claims'
+verdicts (:mod:`~emergence_lib.claims`) and the book's figures (:mod:`~emergence_lib.plots`).
 """
 
-from . import claims, plots
+from . import claims, plots, prune
 from .activity import Activity, activity
 from .data import (
     DATASETS,
@@ -22,6 +22,7 @@ from .graph import NodeGraph, NodeLayer, UnsupportedModelError, node_graph
 from .metric import EmergenceResult, dense_emergence, measure, path_emergence
 from .models import build_model, mlp, small_cnn, vgg
 from .profiles import PROFILES, Profile, get_profile
+from .prune import PruneConfig, Pruner
 from .runs import (
     RESULTS_VERSION,
     Run,
@@ -41,6 +42,7 @@ __version__ = "0.1.0"
 __all__ = [
     "claims",
     "plots",
+    "prune",
     "DATASETS",
     "PROFILES",
     "RESULTS_VERSION",
@@ -54,6 +56,8 @@ __all__ = [
     "NodeGraph",
     "NodeLayer",
     "Profile",
+    "PruneConfig",
+    "Pruner",
     "Run",
     "RunConfig",
     "TrainConfig",

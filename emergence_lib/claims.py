@@ -180,12 +180,14 @@ def grows_with_size(table: pd.DataFrame, size: str = "n_weights") -> Effect:
     )  # fmt: skip
 
 
-def falls_during_training(table: pd.DataFrame, column: str = "log10_absolute", claim: str = "2a") -> Effect:
+def falls_during_training(
+    table: pd.DataFrame, column: str = "log10_absolute", claim: str = "2a", statement: str | None = None
+) -> Effect:
     """Claim 2 (first part), and with ``column="log10_relative"`` claim 4's second part: the per-run Spearman
     correlation between epoch and ``column``; effect = mean over runs, with its bootstrap CI."""
     per_run = [spearman(run["epoch"], run[column]) for run in _runs(table)]
     return _mean_effect(
-        per_run, -1, claim=claim, statement=f"Emergence ({column}) falls during training.",
+        per_run, -1, claim=claim, statement=statement or f"Emergence ({column}) falls during training.",
         definition=f"mean over runs of the Spearman correlation between epoch and {column}", unit="runs",
     )  # fmt: skip
 
@@ -247,6 +249,69 @@ def early_emergence_predicts_performance(table: pd.DataFrame, early_epoch: int =
         early, final, +1, claim="3a", statement="Higher emergence goes with better trainability and performance.",
         definition=f"Spearman correlation across runs between log10 E after epoch {early_epoch} and the final "
         "test accuracy", unit="runs",
+    )  # fmt: skip
+
+
+def epochs_to_reach(test_acc: Sequence[float], target: float) -> int | None:
+    """The first epoch (index into ``test_acc``, epoch 0 first) at which accuracy reaches ``target``; None if never."""
+    reached = np.flatnonzero(np.asarray(test_acc, dtype=float) >= target)
+    return int(reached[0]) if len(reached) else None
+
+
+PRUNE_COLUMNS = {"sparsity": "prune.sparsity", "method": "prune.method", "seed": "train.seed"}
+"""Columns of :func:`~emergence_lib.runs.results_table` that the pruning claims read."""
+
+
+def _pruned_against_baseline(table: pd.DataFrame, method: str = "magnitude"):
+    """Pairs (pruned run, unpruned run of the same seed) for every pruned run of ``method``."""
+    c = PRUNE_COLUMNS
+    runs = _runs(table)
+    baseline = {run[c["seed"]].iloc[0]: run for run in runs if run[c["sparsity"]].iloc[0] == 0}
+    for run in runs:
+        first = run.iloc[0]
+        if first[c["sparsity"]] > 0 and first[c["method"]] == method and first[c["seed"]] in baseline:
+            yield run, baseline[first[c["seed"]]]
+
+
+def relative_higher_when_pruned(table: pd.DataFrame, method: str = "magnitude") -> Effect:
+    """Claim 4 (first part): Spearman correlation across runs (``method`` and unpruned) between sparsity and the
+    run's mean over epochs of log10 relative emergence."""
+    c = PRUNE_COLUMNS
+    runs = [r for r in _runs(table) if r[c["sparsity"]].iloc[0] == 0 or r[c["method"]].iloc[0] == method]
+    finite = [r["log10_relative"].replace([np.inf, -np.inf], np.nan) for r in runs]
+    return _correlation_effect(
+        [r[c["sparsity"]].iloc[0] for r in runs], [f.mean() for f in finite], +1, claim="4a",
+        statement="Relative emergence is higher for more heavily pruned networks.",
+        definition=f"Spearman correlation across runs ({method} pruning) between sparsity and the mean over epochs "
+        "of log10 relative E", unit="runs",
+    )  # fmt: skip
+
+
+def pruning_speeds_convergence(table: pd.DataFrame, method: str = "magnitude") -> Effect:
+    """Claim 5 (first part): per pruned run, the epochs the unpruned run of the same seed needs to reach 95% of
+    its final test accuracy minus the epochs the pruned run needs to reach that same accuracy (a run that never
+    reaches it counts as one epoch past its last); effect = mean over pruned runs (positive: pruning is faster)."""
+    gains = []
+    for run, base in _pruned_against_baseline(table, method):
+        target = 0.95 * float(base["test_acc"].iloc[-1])
+        pruned = epochs_to_reach(run["test_acc"], target)
+        gains.append(epochs_to_reach(base["test_acc"], target) - (len(run) if pruned is None else pruned))
+    return _mean_effect(
+        gains, +1, claim="5a", statement="Pruning speeds convergence.",
+        definition="mean over pruned runs of (epochs the unpruned run of the same seed needs to reach 95% of its "
+        "final test accuracy) minus (epochs the pruned run needs)", unit="pruned runs",
+    )  # fmt: skip
+
+
+def pruning_lowers_accuracy(table: pd.DataFrame, method: str = "magnitude") -> Effect:
+    """Claim 5 (second part): per pruned run, final test accuracy minus that of the unpruned run of the same
+    seed; effect = mean over pruned runs (negative: pruning lowers accuracy)."""
+    drops = [float(run["test_acc"].iloc[-1] - base["test_acc"].iloc[-1])
+             for run, base in _pruned_against_baseline(table, method)]  # fmt: skip
+    return _mean_effect(
+        drops, -1, claim="5b", statement="Pruning can lower final accuracy.",
+        definition="mean over pruned runs of (final test accuracy) minus (final test accuracy of the unpruned run "
+        "of the same seed)", unit="pruned runs",
     )  # fmt: skip
 
 

@@ -16,7 +16,7 @@ import functools
 import os
 import socket
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -352,3 +352,32 @@ def _digits_splits():
     splits = _stratified_split(x, torch.from_numpy(digits.target).long(), test_fraction=1 / 3)
     source = f"scikit-learn 8x8 digits ({len(x):,} images: {len(splits[0]):,} train / {len(splits[2]):,} test)"
     return (*splits, source)
+
+
+def distinct_datasets(
+    names: Sequence[str], probe_size: int = 512, published: Callable[[str], bool] | None = None
+) -> list[str]:
+    """The datasets of ``names`` worth running here, printing what data each really is.
+
+    A dataset with published results (``published(name)`` true) is kept without loading it. Otherwise it is
+    loaded (announcing any fallback) and kept unless it falls back to the same stand-in as an earlier name:
+    two names standing in for the same data would train identical networks twice.
+    """
+    chosen, stand_ins = [], {}
+    for name in names:
+        if published is not None and published(name):
+            print(f"{name}: published results (they record the data they were computed on)")
+            chosen.append(name)
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DatasetFallbackWarning)  # summary() below says it plainly
+            data = load_dataset(name, probe_size=probe_size)
+        print(data.summary())
+        stand_in = data.source.split(", standing in")[0]
+        if data.fallback and stand_in in stand_ins:
+            print(f"{name}: not available here; its stand-in is the data already used for {stand_ins[stand_in]}, "
+                  "so it is skipped")  # fmt: skip
+            continue
+        stand_ins[stand_in] = name
+        chosen.append(name)
+    return chosen

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from .prune import PruneConfig
 from .runs import RunConfig
 from .train import TrainConfig
 
@@ -60,7 +61,13 @@ class Profile:
         )  # fmt: skip
 
     def run_config(
-        self, dataset: str, network: str = "mlp", seed: int = 0, width: float = 1.0, **train_changes
+        self,
+        dataset: str,
+        network: str = "mlp",
+        seed: int = 0,
+        width: float = 1.0,
+        prune: PruneConfig | None = None,
+        **train_changes,
     ) -> RunConfig:
         """The :class:`~emergence_lib.runs.RunConfig` of one run of this profile.
 
@@ -69,6 +76,7 @@ class Profile:
             network: ``"mlp"`` (hidden widths :attr:`mlp_hidden`) or ``"cnn"`` (the profile's :attr:`cnn`).
             seed: the training seed (initialization, dropout, batch order).
             width: multiplies every hidden width (MLP), the ``width_multiplier`` (VGG) or ``width`` (small CNN).
+            prune: how to prune the network (:class:`~emergence_lib.prune.PruneConfig`); None for no pruning.
             train_changes: fields of :class:`~emergence_lib.train.TrainConfig` to change (e.g. ``lr=0.1``).
         """
         if network not in NETWORKS:
@@ -90,7 +98,7 @@ class Profile:
         )  # fmt: skip
         return RunConfig(
             dataset=dataset, model=model, model_args=dict(model_args), train=train, train_size=self.train_size,
-            test_size=self.test_size, probe_size=self.probe_size,
+            test_size=self.test_size, probe_size=self.probe_size, prune=prune,
         )  # fmt: skip
 
 
@@ -110,7 +118,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "default": Profile(
         name="default",
-        epochs=8,
+        epochs=15,
         seeds=5,
         train_size=4000,
         test_size=1000,
@@ -119,7 +127,7 @@ PROFILES: dict[str, Profile] = {
         mlp_hidden=(512, 256, 128),
         widths=(0.25, 0.5, 1.0),
         cnn=("vgg", {"config": "vgg11", "width_multiplier": 0.0625, "batch_norm": False}),
-        description="A 2-core laptop: about 2-3 minutes per chapter, the whole book in about 20.",
+        description="A 2-core laptop: at most about 3 minutes per chapter.",
     ),
     "paper": Profile(
         name="paper",

@@ -31,6 +31,7 @@ from torch.nn.utils import prune
 
 from .data import load_dataset, project_root
 from .models import build_model
+from .prune import PruneConfig, Pruner
 from .train import TrainConfig, progress_bar, resolve_device, train
 
 RESULTS_VERSION = 1
@@ -61,6 +62,9 @@ class RunConfig:
         probe_size: samples in the probe batch.
         data_seed: seeds the subsets, the split of fallback data and the choice of the probe batch.
         tag: a free label for tables (part of the key, like every field).
+        prune: how the network is pruned during training (see :class:`~emergence_lib.prune.Pruner`); None for
+            no pruning. An unpruned config's dict and key leave this field out, so they are what they were
+            before pruning existed and stored runs keep their keys.
     """
 
     dataset: str = "mnist"
@@ -72,15 +76,24 @@ class RunConfig:
     probe_size: int = 512
     data_seed: int = 0
     tag: str = ""
+    prune: PruneConfig | None = None
 
     def to_dict(self) -> dict:
-        """A JSON-ready dict (tuples become lists)."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        """A JSON-ready dict (tuples become lists); without a ``prune`` entry when there is no pruning."""
+        d = dataclasses.asdict(self)
+        if self.prune is None:
+            del d["prune"]
+        return json.loads(json.dumps(d))
 
     @classmethod
     def from_dict(cls, d: dict) -> RunConfig:
         """Inverse of :meth:`to_dict`."""
-        return cls(**{**d, "train": TrainConfig(**d["train"])})
+        prune_config = d.get("prune")
+        return cls(**{
+            **d,
+            "train": TrainConfig(**d["train"]),
+            "prune": None if prune_config is None else PruneConfig(**prune_config),
+        })  # fmt: skip
 
     @property
     def key(self) -> str:
@@ -226,7 +239,8 @@ def execute(
     )
     torch.manual_seed(config.train.seed)
     model = build_model(config.model, data.input_shape, data.num_classes, **config.model_args)
-    history = train(model, data, config.train, device=device, progress=progress)
+    callbacks = [] if config.prune is None else [Pruner(config.prune)]
+    history = train(model, data, config.train, callbacks=callbacks, device=device, progress=progress)
 
     tmp = root / f".tmp-{config.key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()

@@ -240,8 +240,8 @@ def train(
             loss_sum += loss.detach() * len(idx)
             correct += (logits.detach().argmax(dim=1) == yb).sum()
             seen += len(idx)
+        train_loss = float(loss_sum) / max(seen, 1)  # waits for the device: the epoch's work is done
         seconds = time.perf_counter() - start
-        train_loss = float(loss_sum) / max(seen, 1)
         if not math.isfinite(train_loss):
             raise TrainingDiverged(
                 f"training loss became {train_loss} in epoch {epoch} (lr={config.lr}, optimizer={config.optimizer}); "

@@ -139,3 +139,41 @@ def test_describe_states_value_interval_units_and_verdict() -> None:
     assert text.endswith("**supported**.")
     empty = claims.zero_at_convergence(table([{"train_acc": [0.1, 0.2], "fraction": [0.5, 0.4]}]))
     assert "not computable (0 converged runs)" in claims.describe(empty)
+
+
+def pruning_table(finals: dict[float, float], curves: dict[float, list[float]], seeds: int = 5) -> pd.DataFrame:
+    """Runs at several sparsities (magnitude) per seed, with given test-accuracy curves and log10 relative E."""
+    runs = []
+    for seed in range(seeds):
+        for sparsity, curve in curves.items():
+            runs.append({"test_acc": curve, "log10_relative": [sparsity + 0.01 * seed + 0.1 * e for e in range(4)],
+                         "prune.sparsity": [sparsity] * 4, "prune.method": ["magnitude"] * 4,
+                         "train.seed": [seed] * 4})  # fmt: skip
+    return table(runs)
+
+
+def test_epochs_to_reach() -> None:
+    assert claims.epochs_to_reach([0.1, 0.5, 0.9, 0.95], 0.9) == 2
+    assert claims.epochs_to_reach([0.1, 0.5], 0.9) is None
+
+
+def test_pruning_claims_on_known_curves() -> None:
+    curves = {0.0: [0.1, 0.5, 0.8, 0.9], 0.5: [0.1, 0.9, 0.9, 0.88], 0.9: [0.1, 0.2, 0.3, 0.4]}
+    t = pruning_table({}, curves)
+    # unpruned: 95% of 0.9 is 0.855, first reached at epoch 3; sparsity 0.5 reaches it at epoch 1 (gain 2);
+    # sparsity 0.9 never reaches it: counted as epoch 4 (gain -1). Mean over 10 pruned runs: 0.5.
+    speed = claims.pruning_speeds_convergence(t)
+    assert speed.estimate == pytest.approx(0.5) and speed.n == 10 and speed.unit == "pruned runs"
+    drop = claims.pruning_lowers_accuracy(t)
+    assert drop.estimate == pytest.approx(((0.88 - 0.9) + (0.4 - 0.9)) / 2) and drop.verdict == "supported"
+    higher = claims.relative_higher_when_pruned(t)
+    assert higher.estimate > 0.9 and higher.verdict == "supported" and higher.n == 15
+
+
+def test_pruning_claims_ignore_other_methods_and_missing_baselines() -> None:
+    t = pruning_table({}, {0.0: [0.1, 0.5, 0.8, 0.9], 0.5: [0.1, 0.9, 0.9, 0.9]})
+    t.loc[t["prune.sparsity"] > 0, "prune.method"] = "random"
+    assert claims.pruning_lowers_accuracy(t).n == 0
+    assert claims.pruning_lowers_accuracy(t, method="random").n == 5
+    no_base = t[t["prune.sparsity"] > 0]
+    assert claims.pruning_speeds_convergence(no_base, method="random").n == 0

@@ -264,3 +264,19 @@ def test_bad_arguments(tmp_path: Path) -> None:
     fake_mnist(tmp_path)
     with pytest.raises(ValueError, match="probe_size"):
         load_dataset("mnist", root=tmp_path, download=False, probe_size=N_TEST + 1)
+
+
+def test_distinct_datasets_skips_a_second_name_for_the_same_stand_in(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("EMERGENCE_ROOT", str(tmp_path))  # empty cache: both fall back to the MNIST subset
+    monkeypatch.setattr("emergence_lib.data._DOWNLOAD_TIMEOUT_S", 0.01)
+    monkeypatch.setattr("torchvision.datasets.MNIST.download", lambda self: (_ for _ in ()).throw(OSError("offline")))
+    monkeypatch.setattr(
+        "torchvision.datasets.FashionMNIST.download", lambda self: (_ for _ in ()).throw(OSError("offline"))
+    )
+    from emergence_lib.data import distinct_datasets
+
+    assert distinct_datasets(["mnist", "fashion_mnist", "digits"], probe_size=64) == ["mnist", "digits"]
+    out = capsys.readouterr().out
+    assert "standing in for Fashion-MNIST" in out and "fashion_mnist: not available here" in out
+    assert distinct_datasets(["mnist", "fashion_mnist"], published=lambda n: n == "fashion_mnist") == [
+        "mnist", "fashion_mnist"]  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import subprocess
 import sys
@@ -55,6 +56,31 @@ def test_key_covers_every_field_and_the_results_version(monkeypatch: pytest.Monk
 def test_config_round_trips_through_json() -> None:
     c = config(tag="round trip")
     assert el.RunConfig.from_dict(json.loads(json.dumps(c.to_dict()))) == c
+
+
+def test_a_pruned_config_round_trips_and_has_its_own_key() -> None:
+    pruned = config(prune=el.PruneConfig(method="random", sparsity=0.5, when="iterative", every=2, steps=3, seed=1))
+    d = json.loads(json.dumps(pruned.to_dict()))
+    assert d["prune"] == dataclasses.asdict(pruned.prune)
+    assert el.RunConfig.from_dict(d) == pruned
+    keys = {config().key, pruned.key, config(prune=el.PruneConfig(sparsity=0.5)).key,
+            config(prune=dataclasses.replace(pruned.prune, seed=2)).key}  # fmt: skip
+    assert len(keys) == 4
+    # No pruning: no "prune" entry, so runs stored before pruning existed keep their keys.
+    assert "prune" not in config().to_dict() and el.RunConfig.from_dict(config().to_dict()) == config()
+    profile = el.get_profile("smoke")
+    assert profile.run_config("mnist", prune=pruned.prune).prune == pruned.prune
+    assert profile.run_config("mnist").prune is None
+
+
+def test_a_pruned_run_records_its_sparsity(tmp_path: Path) -> None:
+    run = el.execute(config(epochs=2, prune=el.PruneConfig(sparsity=0.5, when="after", at_epoch=1)),
+                     root=tmp_path, progress=False)  # fmt: skip
+    assert run.history["sparsity"].tolist() == pytest.approx([0.0, 0.5, 0.5], abs=1e-4)
+    model = run.model()
+    assert float(el.prune.sparsity(model)["sparsity"].iloc[-1]) == pytest.approx(run.history["sparsity"].iloc[-1])
+    table = el.results_table([run, el.execute(config(), root=tmp_path, progress=False)])
+    assert table["prune.sparsity"].tolist() == pytest.approx([0.5] * 3 + [math.nan] * 2, nan_ok=True)
 
 
 def test_a_run_stores_config_history_weights_and_environment(stored: el.Run) -> None:
