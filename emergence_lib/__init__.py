@@ -5,10 +5,12 @@ The metric (:func:`path_emergence`, :func:`dense_emergence`, :func:`measure`), t
 (:func:`load_dataset`), models (:func:`mlp`, :func:`vgg`, :func:`small_cnn`), training with per-epoch emergence
 (:func:`train`), stored runs and sweeps (:func:`execute`, :func:`run_sweep`, :func:`experiment`), run sizes
 (:func:`get_profile`), pruning (:mod:`~emergence_lib.prune`, :class:`PruneConfig`, :class:`Pruner`); the claims'
-verdicts (:mod:`~emergence_lib.claims`) and the book's figures (:mod:`~emergence_lib.plots`).
+verdicts (:mod:`~emergence_lib.claims`), the loss landscape (:mod:`~emergence_lib.landscape`), its curvature
+(:mod:`~emergence_lib.hessian`), the emergence-promoting initialization (:mod:`~emergence_lib.init`) and the
+book's figures (:mod:`~emergence_lib.plots`).
 """
 
-from . import claims, plots, prune
+from . import claims, hessian, init, landscape, plots, prune
 from .activity import Activity, activity
 from .data import (
     DATASETS,
@@ -43,6 +45,9 @@ __all__ = [
     "claims",
     "plots",
     "prune",
+    "landscape",
+    "hessian",
+    "init",
     "DATASETS",
     "PROFILES",
     "RESULTS_VERSION",

@@ -262,15 +262,33 @@ PRUNE_COLUMNS = {"sparsity": "prune.sparsity", "method": "prune.method", "seed":
 """Columns of :func:`~emergence_lib.runs.results_table` that the pruning claims read."""
 
 
+def _against_baseline(table: pd.DataFrame, column: str, baseline: float, keep=lambda first: True):
+    """Pairs (treated run, baseline run of the same seed): runs whose ``column`` differs from ``baseline`` and
+    that pass ``keep`` (a test on the run's first row), each with the run of the same seed at ``baseline``."""
+    seed = PRUNE_COLUMNS["seed"]
+    runs = _runs(table)
+    base = {run[seed].iloc[0]: run for run in runs if run[column].iloc[0] == baseline}
+    for run in runs:
+        first = run.iloc[0]
+        if first[column] != baseline and keep(first) and first[seed] in base:
+            yield run, base[first[seed]]
+
+
 def _pruned_against_baseline(table: pd.DataFrame, method: str = "magnitude"):
     """Pairs (pruned run, unpruned run of the same seed) for every pruned run of ``method``."""
     c = PRUNE_COLUMNS
-    runs = _runs(table)
-    baseline = {run[c["seed"]].iloc[0]: run for run in runs if run[c["sparsity"]].iloc[0] == 0}
-    for run in runs:
-        first = run.iloc[0]
-        if first[c["sparsity"]] > 0 and first[c["method"]] == method and first[c["seed"]] in baseline:
-            yield run, baseline[first[c["seed"]]]
+    return _against_baseline(table, c["sparsity"], 0.0, keep=lambda first: first[c["method"]] == method)
+
+
+def _speedups(pairs) -> list[int]:
+    """Per pair: epochs the baseline needs to reach 95% of its final test accuracy minus the epochs the treated
+    run needs to reach that accuracy (never: one past its last epoch)."""
+    gains = []
+    for run, base in pairs:
+        target = 0.95 * float(base["test_acc"].iloc[-1])
+        reached = epochs_to_reach(run["test_acc"], target)
+        gains.append(epochs_to_reach(base["test_acc"], target) - (len(run) if reached is None else reached))
+    return gains
 
 
 def relative_higher_when_pruned(table: pd.DataFrame, method: str = "magnitude") -> Effect:
@@ -291,11 +309,7 @@ def pruning_speeds_convergence(table: pd.DataFrame, method: str = "magnitude") -
     """Claim 5 (first part): per pruned run, the epochs the unpruned run of the same seed needs to reach 95% of
     its final test accuracy minus the epochs the pruned run needs to reach that same accuracy (a run that never
     reaches it counts as one epoch past its last); effect = mean over pruned runs (positive: pruning is faster)."""
-    gains = []
-    for run, base in _pruned_against_baseline(table, method):
-        target = 0.95 * float(base["test_acc"].iloc[-1])
-        pruned = epochs_to_reach(run["test_acc"], target)
-        gains.append(epochs_to_reach(base["test_acc"], target) - (len(run) if pruned is None else pruned))
+    gains = _speedups(_pruned_against_baseline(table, method))
     return _mean_effect(
         gains, +1, claim="5a", statement="Pruning speeds convergence.",
         definition="mean over pruned runs of (epochs the unpruned run of the same seed needs to reach 95% of its "
@@ -312,6 +326,55 @@ def pruning_lowers_accuracy(table: pd.DataFrame, method: str = "magnitude") -> E
         drops, -1, claim="5b", statement="Pruning can lower final accuracy.",
         definition="mean over pruned runs of (final test accuracy) minus (final test accuracy of the unpruned run "
         "of the same seed)", unit="pruned runs",
+    )  # fmt: skip
+
+
+def init_speeds_convergence(table: pd.DataFrame, column: str = "init_alpha", baseline: float = 1.0) -> Effect:
+    """Claim 7 (training speed): per run with ``alpha != baseline``, the epochs the ``alpha = baseline`` run of the
+    same seed (and otherwise the same table) needs to reach 95% of its final test accuracy minus the epochs the
+    run needs; effect = mean over runs (positive: faster)."""
+    return _mean_effect(
+        _speedups(_against_baseline(table, column, baseline)), +1, claim="7b",
+        statement="The emergence-promoting initialization speeds up training.",
+        definition=f"mean over runs with alpha > {baseline:g} of (epochs the alpha = {baseline:g} run of the same seed "
+        "needs to reach 95% of its final test accuracy) minus (epochs the run needs)", unit="runs",
+    )  # fmt: skip
+
+
+def init_improves_early_accuracy(table: pd.DataFrame, column: str = "init_alpha", baseline: float = 1.0,
+                                 epoch: int = 1) -> Effect:  # fmt: skip
+    """Claim 7 (early accuracy): per run with ``alpha != baseline``, its test accuracy after ``epoch`` minus that
+    of the ``alpha = baseline`` run of the same seed; effect = mean over runs."""
+    gains = []
+    for run, base in _against_baseline(table, column, baseline):
+        at, base_at = run[run["epoch"] == epoch], base[base["epoch"] == epoch]
+        if len(at) and len(base_at):
+            gains.append(float(at["test_acc"].iloc[0] - base_at["test_acc"].iloc[0]))
+    return _mean_effect(
+        gains, +1, claim="7a", statement="The emergence-promoting initialization improves early accuracy.",
+        definition=f"mean over runs with alpha > {baseline:g} of the test accuracy after epoch {epoch} minus that of "
+        f"the alpha = {baseline:g} run of the same seed", unit="runs",
+    )  # fmt: skip
+
+
+LANDSCAPE_MEASURES = {
+    "local_minima": "the number of strict local minima on the 2-D loss surface",
+    "second_difference": "the mean absolute second difference of the 2-D loss surface",
+    "top_eigenvalue": "the top Hessian eigenvalue",
+}
+"""The ruggedness and curvature measures claim 6 is tested on (the first decides the claim's verdict)."""
+
+
+def rugged_with_emergence(table: pd.DataFrame, measure: str = "local_minima") -> Effect:
+    """Claim 6: Spearman correlation across networks (one row per network: ``log10_absolute`` and ``measure``)
+    between log10 E and a ruggedness or curvature measure of the loss landscape at the same weights."""
+    if measure not in LANDSCAPE_MEASURES:
+        raise ValueError(f"measure={measure!r} is not supported; allowed values: {', '.join(map(repr, LANDSCAPE_MEASURES))}")
+    return _correlation_effect(
+        table["log10_absolute"], table[measure], +1, claim="6" if measure == "local_minima" else f"6 ({measure})",
+        statement="Higher emergence means more local minima and a more rugged loss landscape.",
+        definition=f"Spearman correlation across networks between log10 E and {LANDSCAPE_MEASURES[measure]}",
+        unit="networks",
     )  # fmt: skip
 
 

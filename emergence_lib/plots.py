@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import networkx as nx
+import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
@@ -111,4 +112,36 @@ def pair_heatmap(per_pair, ax: plt.Axes | None = None, title: str = "log10 E_ij"
     ax.grid(False)  # the style's grid lines would cross the blank cells
     ax.set_xlabel("end layer j")
     ax.set_ylabel("start layer i")
+    return ax
+
+
+def surface_contour(surface, ax: plt.Axes | None = None, levels: int = 20, title: str | None = None) -> plt.Axes:
+    """Contours of a 2-D loss surface (:class:`~emergence_lib.landscape.Surface`), the base weights marked."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.2, 3.6))
+    alphas, betas = surface.coords
+    shown = ax.contourf(alphas, betas, surface.loss.T, levels=levels, cmap="viridis")  # loss[i, j] at (alpha_i, beta_j)
+    ax.contour(alphas, betas, surface.loss.T, levels=levels, colors="k", linewidths=0.3)
+    ax.plot([0], [0], marker="*", color="w", markersize=10)
+    ax.figure.colorbar(shown, ax=ax, label="loss")
+    ax.set_xlabel("direction 1")
+    ax.set_ylabel("direction 2")
+    ax.grid(False)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def surface_3d(surface, ax: plt.Axes | None = None, title: str | None = None) -> plt.Axes:
+    """A 3-D view of a 2-D loss surface."""
+    if ax is None:
+        ax = plt.figure(figsize=(4.5, 3.8)).add_subplot(projection="3d")
+    alphas, betas = surface.coords
+    grid_a, grid_b = np.meshgrid(alphas, betas, indexing="ij")
+    ax.plot_surface(grid_a, grid_b, surface.loss, cmap="viridis", linewidth=0, antialiased=True)
+    ax.set_xlabel("direction 1")
+    ax.set_ylabel("direction 2")
+    ax.set_zlabel("loss")
+    if title:
+        ax.set_title(title)
     return ax

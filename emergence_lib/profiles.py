@@ -31,6 +31,8 @@ class Profile:
         mlp_hidden: hidden widths of the book's MLP.
         widths: width multipliers for the "does emergence grow with size" sweep.
         cnn: the convolutional network as ``(model name, keyword arguments)`` for :func:`~emergence_lib.models.build_model`.
+        grid: points per axis of the 2-D loss surfaces (a ``grid x grid`` grid over ``[-1, 1]^2``).
+        landscape_samples: samples of the fixed batch on which landscapes and Hessians are measured.
         max_batches: batches per epoch cap (None: full epochs); only dry runs set it.
         amp: bfloat16 autocast on CUDA.
         description: what the profile is for, and its expected run time.
@@ -46,6 +48,8 @@ class Profile:
     mlp_hidden: tuple[int, ...]
     widths: tuple[float, ...]
     cnn: tuple[str, dict]
+    grid: int = 21
+    landscape_samples: int = 1000
     max_batches: int | None = None
     amp: bool = False
     description: str = ""
@@ -57,7 +61,7 @@ class Profile:
         """
         return dataclasses.replace(
             self, name=f"{self.name}{DRY_RUN}", seeds=1, epochs=1, max_batches=2,
-            train_size=128, test_size=128, probe_size=32,
+            train_size=128, test_size=128, probe_size=32, grid=5, landscape_samples=64,
         )  # fmt: skip
 
     def run_config(
@@ -114,6 +118,8 @@ PROFILES: dict[str, Profile] = {
         mlp_hidden=(64, 32, 16),
         widths=(0.5, 1.0),
         cnn=("small_cnn", {"width": 4, "batch_norm": False}),
+        grid=7,
+        landscape_samples=256,
         description="CI: seconds per chapter, tiny networks; checks that the code runs, not the science.",
     ),
     "default": Profile(

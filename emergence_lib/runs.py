@@ -19,7 +19,7 @@ import shutil
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 from .data import load_dataset, project_root
+from .init import emergence_promoting
 from .models import build_model
 from .prune import PruneConfig, Pruner
 from .train import TrainConfig, progress_bar, resolve_device, train
@@ -65,6 +66,9 @@ class RunConfig:
         prune: how the network is pruned during training (see :class:`~emergence_lib.prune.Pruner`); None for
             no pruning. An unpruned config's dict and key leave this field out, so they are what they were
             before pruning existed and stored runs keep their keys.
+        init_alpha: when set, the network is re-initialized with the emergence-promoting scheme
+            (:func:`~emergence_lib.init.emergence_promoting`, He normal base) with this ``alpha``; left out of
+            the key when None, like ``prune``.
     """
 
     dataset: str = "mnist"
@@ -77,12 +81,15 @@ class RunConfig:
     data_seed: int = 0
     tag: str = ""
     prune: PruneConfig | None = None
+    init_alpha: float | None = None
 
     def to_dict(self) -> dict:
-        """A JSON-ready dict (tuples become lists); without a ``prune`` entry when there is no pruning."""
+        """A JSON-ready dict (tuples become lists); optional fields left at None are left out, so adding such a
+        field does not change the keys of existing runs."""
         d = dataclasses.asdict(self)
-        if self.prune is None:
-            del d["prune"]
+        for optional in ("prune", "init_alpha"):
+            if d[optional] is None:
+                del d[optional]
         return json.loads(json.dumps(d))
 
     @classmethod
@@ -239,6 +246,8 @@ def execute(
     )
     torch.manual_seed(config.train.seed)
     model = build_model(config.model, data.input_shape, data.num_classes, **config.model_args)
+    if config.init_alpha is not None:
+        emergence_promoting(model, config.init_alpha, base="kaiming")  # drawn from the seeded stream above
     callbacks = [] if config.prune is None else [Pruner(config.prune)]
     history = train(model, data, config.train, callbacks=callbacks, device=device, progress=progress)
 
@@ -339,6 +348,30 @@ def load_results(name: str, profile: str, root: str | Path | None = None) -> pd.
         return None
     # Only "NaN" is missing: an empty string (e.g. an empty tag) stays a string.
     return pd.read_csv(path, keep_default_na=False, na_values=["NaN"])
+
+
+def derived_results(
+    name: str,
+    profile: str,
+    keys: Sequence[str],
+    compute: Callable[[], pd.DataFrame],
+    results_root: str | Path | None = None,
+    publish: bool | None = None,
+) -> pd.DataFrame:
+    """A table computed from stored runs (e.g. landscape measurements), published like :func:`experiment`.
+
+    Read from ``results/<profile>/<name>.csv`` when its ``key`` column holds exactly ``keys``; otherwise
+    ``compute()`` (which must return a table with a ``key`` column) and, when ``publish`` (default: for the
+    ``paper`` profile), written there.
+    """
+    stored = load_results(name, profile, results_root)
+    if stored is not None and set(stored["key"]) == set(keys):
+        print(f"{name}: read from {results_path(name, profile, results_root)}")
+        return stored
+    table = compute()
+    if publish if publish is not None else profile == "paper":
+        print(f"{name}: computed and published to {export_results(table, name, profile, results_root)}")
+    return table
 
 
 def experiment(

@@ -177,3 +177,26 @@ def test_pruning_claims_ignore_other_methods_and_missing_baselines() -> None:
     assert claims.pruning_lowers_accuracy(t, method="random").n == 5
     no_base = t[t["prune.sparsity"] > 0]
     assert claims.pruning_speeds_convergence(no_base, method="random").n == 0
+
+
+def test_rugged_with_emergence() -> None:
+    networks = pd.DataFrame({"log10_absolute": [1, 2, 3, 4, 5, 6], "local_minima": [0, 1, 1, 2, 3, 5],
+                             "second_difference": [6, 5, 4, 3, 2, 1], "top_eigenvalue": [1] * 6})  # fmt: skip
+    assert claims.rugged_with_emergence(networks).verdict == "supported"
+    effect = claims.rugged_with_emergence(networks, "second_difference")
+    assert effect.claim == "6 (second_difference)" and effect.verdict == "contradicted"
+    assert claims.rugged_with_emergence(networks, "top_eigenvalue").verdict == "inconclusive"  # constant
+    with pytest.raises(ValueError, match="'local_minima', 'second_difference', 'top_eigenvalue'"):
+        claims.rugged_with_emergence(networks, "trace")
+
+
+def test_init_claims_against_alpha_one() -> None:
+    runs = []
+    for seed in range(5):
+        for alpha, curve in [(1.0, [0.1, 0.5, 0.8, 0.9]), (2.0, [0.1, 0.7, 0.9, 0.9])]:
+            runs.append({"test_acc": curve, "init_alpha": [alpha] * 4, "train.seed": [seed] * 4})
+    t = table(runs)
+    early = claims.init_improves_early_accuracy(t)
+    assert early.estimate == pytest.approx(0.2) and early.n == 5 and early.verdict == "supported"
+    speed = claims.init_speeds_convergence(t)  # target 0.855: alpha=1 at epoch 3, alpha=2 at epoch 2
+    assert speed.estimate == pytest.approx(1.0) and speed.verdict == "supported"

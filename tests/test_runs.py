@@ -245,3 +245,28 @@ def test_default_folders_follow_emergence_root(tmp_path: Path, monkeypatch: pyte
     (tmp_path / "data" / "MNIST").mkdir()  # an empty cache folder: the dataset is looked for here, not elsewhere
     with pytest.raises(el.DatasetUnavailableError, match=str(tmp_path / "data" / "MNIST")):
         el.load_dataset("mnist", download=False, fallback=False)
+
+
+def test_derived_results_are_computed_once_published_and_read_back(tmp_path: Path) -> None:
+    calls = []
+
+    def compute() -> pd.DataFrame:
+        calls.append(1)
+        return pd.DataFrame({"key": ["a", "b"], "value": [1.5, float("nan")]})
+
+    first = el.runs.derived_results("probe", "paper", ["a", "b"], compute, results_root=tmp_path)
+    again = el.runs.derived_results("probe", "paper", ["a", "b"], compute, results_root=tmp_path)
+    assert len(calls) == 1
+    pd.testing.assert_frame_equal(first, again)
+    el.runs.derived_results("probe", "paper", ["a"], compute, results_root=tmp_path)  # other runs: recomputed
+    assert len(calls) == 2
+
+
+def test_emergence_promoting_init_is_part_of_the_run(tmp_path: Path) -> None:
+    plain = config()
+    assert "init_alpha" not in plain.to_dict()  # keys of runs without it are unchanged
+    scaled = config(init_alpha=4.0)
+    assert el.RunConfig.from_dict(scaled.to_dict()) == scaled and scaled.key != plain.key
+    runs_ = [el.execute(c, root=tmp_path, progress=False) for c in (config(init_alpha=1.0), scaled)]
+    e0 = [r.history["log10_absolute"].iloc[0] for r in runs_]
+    assert e0[0] != e0[1]  # alpha rescales the layers, and the activity pattern with them
