@@ -161,12 +161,17 @@ class _Curvature:
         """A flat vector as a list of tensors shaped like the parameters."""
         return [part.view_as(p) for part, p in zip(vector.split(self.sizes), self.params)]
 
+    # Drawn parameter by parameter, as PyHessian draws them: on the CPU, `seed=s` then gives the vectors PyHessian
+    # uses after `torch.manual_seed(s)` (for float32 models), and the two can be compared run by run.
     def gaussian(self, generator: torch.Generator) -> torch.Tensor:
-        vector = torch.randn(self.numel, generator=generator, dtype=self.dtype).to(self.device)
+        parts = [torch.randn(p.shape, generator=generator, dtype=self.dtype).reshape(-1) for p in self.params]
+        vector = torch.cat(parts).to(self.device)
         return vector if self.mask is None else vector * self.mask
 
     def rademacher(self, generator: torch.Generator) -> torch.Tensor:
-        vector = torch.randint(0, 2, (self.numel,), generator=generator, dtype=self.dtype).mul_(2).sub_(1)
+        vector = torch.cat([
+            torch.randint(0, 2, p.shape, generator=generator, dtype=self.dtype).reshape(-1) for p in self.params
+        ]).mul_(2).sub_(1)  # fmt: skip
         vector = vector.to(self.device)
         return vector if self.mask is None else vector * self.mask
 
