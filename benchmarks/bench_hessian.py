@@ -8,8 +8,9 @@ PyHessian's defaults: 100 steps at most, relative tolerance 1e-3.
 1. Top eigenvalue: ``el.hessian.hessian_eigenvalues(k=1)`` against
    ``pyhessian.hessian(model, criterion, data=(x, y), cuda=False).eigenvalues(top_n=1)``, construction
    included (that is where PyHessian evaluates the loss and its gradient graph, as our call does). Targets:
-   the eigenvalue within 1% of PyHessian's, and the time within 10% of PyHessian's or better. Both also
-   against a tight reference (tolerance 1e-7, up to 1,000 steps).
+   the median eigenvalue within 1% of PyHessian's, and the time within 10% of PyHessian's or better (the
+   median over seeds of the ratio of the two runs of a seed). Both also against a tight reference
+   (tolerance 1e-7, up to 1,000 steps).
 2. Trace: ``el.hessian.hessian_trace`` against ``.trace()`` (whose samples we average). Hutchinson
    estimates are random, and both stop early by PyHessian's rule after a varying number of samples: the
    difference of the two medians is reported in units of PyHessian's standard error (the spread of its
@@ -18,12 +19,11 @@ PyHessian's defaults: 100 steps at most, relative tolerance 1e-3.
 
 Each repeat uses a new seed, the same for both arms (``torch.manual_seed`` for PyHessian, ``seed=`` for ours),
 and the two arms alternate, so a machine that slows down or speeds up affects both alike; medians are reported,
-and the median of the per-seed time ratios. On the CPU a seed gives both arms the same Rademacher vectors (one
-flat ``randint`` draw and PyHessian's ``randint_like`` per parameter read the same stream), so the trace
-estimates agree seed by seed and the comparison checks the implementation; the Gaussian starting vectors of
-power iteration differ (``randn`` of one long vector and of several shorter ones give different numbers), and
-the number of steps
-depends on that vector, so the time per Hessian-vector product (fixed number of steps) is reported too.
+and the median of the per-seed time ratios. On the CPU a seed gives both arms the same random vectors (ours are
+drawn parameter by parameter, as PyHessian draws its own), so the runs pair up: the same number of steps and
+samples, the same trace estimates; the eigenvalues differ only in that PyHessian returns the estimate before
+its last step and ours the last one. The number of steps varies a lot from seed to seed, so the time per
+Hessian-vector product (a fixed number of steps) is reported too.
 
 If PyHessian is not installed or fails on the installed torch, the script says so and compares against
 :class:`PyHessianMethod`, a faithful re-implementation of its method (same steps, same stopping rules);
@@ -252,10 +252,12 @@ def main() -> None:
     print(f"value: ours vs {label}: {rel:.3%} (target <= 1%: {'met' if rel <= 0.01 else 'not met'}); vs tight "
           f"reference: ours {abs(m_ours - tight.values[0]) / abs(tight.values[0]):.3%}, "
           f"theirs {abs(m_theirs - tight.values[0]) / abs(tight.values[0]):.3%}")  # fmt: skip
+    # The target is judged on the per-seed ratios: a seed's two runs take the same steps and run back to back,
+    # so the ratio is robust to the load of a shared machine drifting during the benchmark.
     ratio, step_ratio = time_ours / time_theirs, t_step_ours / t_step_theirs
     paired = statistics.median(a / b for a, b in zip(t_ours, t_theirs))
-    print(f"time: ours / theirs = {ratio:.3f} (target <= 1.10: {'met' if ratio <= 1.10 else 'not met'}); "
-          f"per product {step_ratio:.3f}; median of per-seed ratios {paired:.3f}")  # fmt: skip
+    print(f"time: ours / theirs, median of per-seed ratios = {paired:.3f} (target <= 1.10: "
+          f"{'met' if paired <= 1.10 else 'not met'}); ratio of medians {ratio:.3f}; per product {step_ratio:.3f}")
     print(f"per-seed values (steps), ours:   {' '.join(f'{v:.5f} ({n})' for v, n in zip(v_ours, steps))}")
     print(f"per-seed values (steps), theirs: {' '.join(f'{v:.5f} ({n})' for v, n in zip(v_theirs, steps_theirs))}")
 
@@ -288,7 +290,8 @@ def main() -> None:
     print(f"difference of medians: {m_ours - m_theirs:+.4f} = {(m_ours - m_theirs) / spread:+.2f} x PyHessian's "
           f"median standard error ({spread:.4f}); largest per-seed difference "
           f"{max(abs(a - b) for a, b in zip(e_ours, e_theirs)):.2e}")  # fmt: skip
-    print(f"time: ours / theirs = {time_ours / time_theirs:.3f} (medians); median of per-seed ratios {paired:.3f}")
+    print(f"time: ours / theirs, median of per-seed ratios = {paired:.3f}; ratio of medians "
+          f"{time_ours / time_theirs:.3f}")  # fmt: skip
     print(f"1,000-sample estimate vs PyHessian's median: {(long.trace - m_theirs) / spread:+.2f} x its standard error; "
           f"its early stopping leaves a standard error of {spread / abs(m_theirs):.1%} of the trace")  # fmt: skip
     print(f"per-seed values, ours:   {' '.join(f'{v:.3f}' for v in e_ours)}")

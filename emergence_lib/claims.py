@@ -287,7 +287,8 @@ def _speedups(pairs) -> list[int]:
     for run, base in pairs:
         target = 0.95 * float(base["test_acc"].iloc[-1])
         reached = epochs_to_reach(run["test_acc"], target)
-        gains.append(epochs_to_reach(base["test_acc"], target) - (len(run) if reached is None else reached))
+        never = max(len(run), len(base))  # one past the last epoch (a diverged run stops early)
+        gains.append(epochs_to_reach(base["test_acc"], target) - (never if reached is None else reached))
     return gains
 
 

@@ -32,7 +32,8 @@ Conventions shared by all three:
   curvature of the loss in the direction of a pruned (zero) weight is generally not zero.
 - Random vectors are drawn from a CPU ``torch.Generator`` seeded by ``seed`` and then moved to the model's
   device, so a seed gives the same vectors on every device (results then differ only by floating-point
-  rounding).
+  rounding). They are drawn parameter by parameter, as PyHessian draws them: for a float32 model, ``seed=s``
+  gives the vectors PyHessian (``cuda=False``) uses after ``torch.manual_seed(s)``.
 """
 
 from __future__ import annotations
@@ -286,8 +287,11 @@ def hessian_eigenvalues(
     eigenvalues of largest magnitude with their sign, largest magnitude first: the top ones of a network near
     a minimum (positive), but a negative one if it dominates. Convergence is slow when two eigenvalues are
     close in magnitude (in particular ``+l`` and ``-l``); ``converged`` and ``iterations`` say how it went.
-    The returned value is the last Rayleigh quotient, and a loose ``tol`` gives a loose eigenvalue: PyHessian's
-    default ``1e-3`` usually means about that relative accuracy.
+    The returned value is the last Rayleigh quotient (PyHessian returns the one before it). A loose ``tol``
+    gives a loose eigenvalue: the rule measures the last step, not the distance to the limit, and with
+    PyHessian's default ``1e-3`` the estimate can fall short of the eigenvalue by a percent or more when
+    convergence is slow (about 1.5% for an MLP 784-256-128-10 after one epoch on MNIST, in
+    ``benchmarks/bench_hessian.py``); give a smaller ``tol`` for accuracy.
 
     Args:
         model: the network; see the module notes for eval mode and pruned models (the eigenvalues are those

@@ -33,7 +33,7 @@ from .data import load_dataset, project_root
 from .init import emergence_promoting
 from .models import build_model
 from .prune import PruneConfig, Pruner
-from .train import TrainConfig, progress_bar, resolve_device, train
+from .train import TrainConfig, TrainingDiverged, progress_bar, resolve_device, train
 
 RESULTS_VERSION = 1
 """Bump when a change to the code alters stored results: every run key changes and runs are redone."""
@@ -249,7 +249,11 @@ def execute(
     if config.init_alpha is not None:
         emergence_promoting(model, config.init_alpha, base="kaiming")  # drawn from the seeded stream above
     callbacks = [] if config.prune is None else [Pruner(config.prune)]
-    history = train(model, data, config.train, callbacks=callbacks, device=device, progress=progress)
+    try:
+        history = train(model, data, config.train, callbacks=callbacks, device=device, progress=progress)
+    except TrainingDiverged as diverged:  # an outcome of the experiment, stored like any other (and not rerun)
+        print(f"run {config.key} diverged: {diverged}")
+        history = diverged.history.assign(diverged=True)
 
     tmp = root / f".tmp-{config.key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()

@@ -270,3 +270,12 @@ def test_emergence_promoting_init_is_part_of_the_run(tmp_path: Path) -> None:
     runs_ = [el.execute(c, root=tmp_path, progress=False) for c in (config(init_alpha=1.0), scaled)]
     e0 = [r.history["log10_absolute"].iloc[0] for r in runs_]
     assert e0[0] != e0[1]  # alpha rescales the layers, and the activity pattern with them
+
+
+def test_a_diverged_run_is_stored_with_its_history_and_not_rerun(tmp_path: Path, monkeypatch) -> None:
+    base = config()
+    exploding = dataclasses.replace(base, train=dataclasses.replace(base.train, epochs=3, lr=1e8))
+    run = el.execute(exploding, root=tmp_path, progress=False)
+    assert run.history["diverged"].all() and len(run.history) < 4
+    forbid_training(monkeypatch)
+    assert el.execute(exploding, root=tmp_path, progress=False).path == run.path
