@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import operator
 import statistics
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -48,6 +47,8 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+
+from .prune import _integer  # the same integer-argument check
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """``loss_fn(outputs, targets)`` returning a scalar tensor."""
@@ -92,19 +93,6 @@ class Trace:
     trace: float
     std_error: float
     samples: int
-
-
-def _integer(name: str, value: object, minimum: int) -> int:
-    """``value`` as a Python int >= ``minimum`` (numpy integers accepted), or a ValueError naming ``name``."""
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        number = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}") from None
-    if number < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    return number
 
 
 def _tolerance(tol: object) -> float:
