@@ -48,6 +48,7 @@ import torch
 from torch import nn
 
 import emergence_lib as el
+from bench_metric import epoch  # the same plain SGD epoch (benchmarks/ is on sys.path when run as a script)
 from emergence_lib.hessian import hessian_eigenvalues, hessian_trace
 
 
@@ -152,17 +153,6 @@ def reference_class(
         model.zero_grad(set_to_none=True)
 
 
-def train_briefly(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 128) -> None:
-    """One epoch of SGD with momentum (the book's optimizer), so the Hessian is that of a network in training."""
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    model.train()
-    for i in range(0, len(x), batch):
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(x[i : i + batch]), y[i : i + batch]).backward()
-        opt.step()
-    model.zero_grad(set_to_none=True)
-
-
 def clocked(fn: Callable[[], object]) -> tuple[float, object]:
     start = time.perf_counter()
     result = fn()
@@ -184,7 +174,8 @@ def main() -> None:
     data = el.load_dataset("mnist_subset")
     torch.manual_seed(0)
     model = el.build_model("mlp", data.input_shape, data.num_classes, hidden=[256, 128])
-    train_briefly(model, data.x_train, data.y_train)
+    epoch(model, data.x_train, data.y_train)  # one plain epoch: the Hessian of a network in training
+    model.zero_grad(set_to_none=True)
     model.eval()
     criterion = nn.CrossEntropyLoss()
     batch = (data.x_train[: args.samples], data.y_train[: args.samples])
