@@ -17,6 +17,8 @@ from torch import nn
 from .graph import LAYERS, NodeGraph, node_graph
 
 REDUCES = ("mean", "any", "per_sample")
+THRESHOLD_MODES = ("absolute", "layer_mean")
+"""How ``threshold`` is read: as an activity level, or as a multiple of the mean activity of the node's layer."""
 
 
 @dataclass(frozen=True)
@@ -27,15 +29,18 @@ class Activity:
         values: per counted layer, ``(n_k,)`` for ``reduce="mean"`` (mean activation over samples and spatial
             positions) and ``"any"`` (largest spatially averaged activation over samples), ``(B, n_k)`` for
             ``"per_sample"``.
-        active: bool tensors of the same shapes, ``values > threshold``.
+        active: bool tensors of the same shapes, ``values > threshold`` (``threshold_mode="absolute"``) or
+            ``values > threshold * mean of the layer's values`` (``"layer_mean"``; per sample for ``"per_sample"``).
         threshold: the threshold used.
         reduce: the reduction used.
+        threshold_mode: how the threshold was read.
     """
 
     values: list[torch.Tensor]
     active: list[torch.Tensor]
     threshold: float
     reduce: str
+    threshold_mode: str = "absolute"
 
 
 @contextlib.contextmanager
@@ -87,6 +92,7 @@ def activity(
     reduce: str = "mean",
     layers: str = "hidden",
     graph: NodeGraph | None = None,
+    threshold_mode: str = "absolute",
 ) -> Activity:
     """Activity and active masks of the counted layers' nodes on a probe batch.
 
@@ -97,11 +103,18 @@ def activity(
         reduce: ``"mean"``, ``"any"`` or ``"per_sample"`` (see :class:`Activity`).
         layers: ``"hidden"`` or ``"hidden+output"``.
         graph: the model's node graph, if already built.
+        threshold_mode: ``"absolute"`` (active when activity > ``threshold``) or ``"layer_mean"`` (active when
+            activity > ``threshold`` times the mean activity of the node's layer, so the same rule applies to
+            layers of very different scales).
     """
     if reduce not in REDUCES:
         raise ValueError(f"reduce={reduce!r} is not supported; allowed values: {', '.join(map(repr, REDUCES))}")
     if layers not in LAYERS:
         raise ValueError(f"layers={layers!r} is not supported; allowed values: {', '.join(map(repr, LAYERS))}")
+    if threshold_mode not in THRESHOLD_MODES:
+        raise ValueError(
+            f"threshold_mode={threshold_mode!r} is not supported; allowed values: {', '.join(map(repr, THRESHOLD_MODES))}"
+        )
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold < math.inf:
         raise ValueError(f"threshold must be a finite number >= 0 (e.g. 0.05), got {threshold!r}")
     if not isinstance(probe, torch.Tensor) or probe.dim() < 2 or len(probe) == 0:
@@ -120,4 +133,10 @@ def activity(
             values.append(per_sample.amax(dim=0))
         else:
             values.append(per_sample)
-    return Activity(values=values, active=[v > threshold for v in values], threshold=float(threshold), reduce=reduce)
+    if threshold_mode == "absolute":
+        active = [v > threshold for v in values]
+    else:  # the layer's mean over its nodes (per sample for per_sample values)
+        active = [v > threshold * v.mean(dim=-1, keepdim=True) for v in values]
+    return Activity(
+        values=values, active=active, threshold=float(threshold), reduce=reduce, threshold_mode=threshold_mode
+    )

@@ -30,6 +30,22 @@ five is the paper profile's number of seeds.
 LEVEL = 0.95
 N_RESAMPLES = 9999
 
+STATEMENTS = {
+    "1": "Absolute emergence grows with network size.",
+    "2a": "Emergence falls during training.",
+    "2b": "Emergence reaching about zero coincides with convergence (a stopping signal).",
+    "3a": "Higher emergence goes with better trainability and performance.",
+    "3b": "Emergence predicts the change in training accuracy.",
+    "4a": "Relative emergence is higher for more heavily pruned networks.",
+    "4b": "Relative emergence falls during training.",
+    "5a": "Pruning speeds convergence.",
+    "5b": "Pruning can lower final accuracy.",
+    "6": "Higher emergence means more local minima and a more rugged loss landscape.",
+    "7a": "The emergence-promoting initialization improves early accuracy.",
+    "7b": "The emergence-promoting initialization speeds up training.",
+}
+"""The reference's claims 1-7 in words, split into the parts that are measured separately."""
+
 
 @dataclass(frozen=True)
 class Effect:
@@ -174,7 +190,7 @@ def grows_with_size(table: pd.DataFrame, size: str = "n_weights") -> Effect:
     last = [run.iloc[-1] for run in _runs(table)]
     return _correlation_effect(
         [r[size] for r in last], [r["log10_absolute"] for r in last], +1, claim="1",
-        statement="Absolute emergence grows with network size.",
+        statement=STATEMENTS["1"],
         definition=f"Spearman correlation across runs between {size} and log10 E at the last epoch",
         unit="runs",
     )  # fmt: skip
@@ -187,7 +203,7 @@ def falls_during_training(
     correlation between epoch and ``column``; effect = mean over runs, with its bootstrap CI."""
     per_run = [spearman(run["epoch"], run[column]) for run in _runs(table)]
     return _mean_effect(
-        per_run, -1, claim=claim, statement=statement or f"Emergence ({column}) falls during training.",
+        per_run, -1, claim=claim, statement=statement or STATEMENTS.get(claim, f"Emergence ({column}) falls during training."),
         definition=f"mean over runs of the Spearman correlation between epoch and {column}", unit="runs",
     )  # fmt: skip
 
@@ -214,7 +230,7 @@ def zero_at_convergence(table: pd.DataFrame, ratio: float = 0.01, within: int = 
     else:
         low = high = float("nan")
     return Effect(
-        claim="2b", statement="Emergence reaching about zero coincides with convergence (a stopping signal).",
+        claim="2b", statement=STATEMENTS["2b"],
         definition=f"share of converged runs whose path fraction first falls below {ratio:g} x its epoch-0 value "
         f"within {within} epochs of the convergence epoch",
         estimate=k / n if n else float("nan"), low=low, high=high, null=0.5, direction=+1, n=n,
@@ -230,7 +246,7 @@ def predicts_accuracy_change(table: pd.DataFrame) -> Effect:
         gain = run["train_acc"].diff().shift(-1)  # acc[t+1] - acc[t], aligned with epoch t
         per_run.append(spearman(run["log10_absolute"].iloc[:-1], gain.iloc[:-1]))
     return _mean_effect(
-        per_run, +1, claim="3b", statement="Emergence predicts the change in training accuracy.",
+        per_run, +1, claim="3b", statement=STATEMENTS["3b"],
         definition="mean over runs of the Spearman correlation between log10 E at epoch t and the training "
         "accuracy gain from t to t+1", unit="runs",
     )  # fmt: skip
@@ -246,7 +262,7 @@ def early_emergence_predicts_performance(table: pd.DataFrame, early_epoch: int =
             early.append(float(at["log10_absolute"].iloc[0]))
             final.append(float(run["test_acc"].iloc[-1]))
     return _correlation_effect(
-        early, final, +1, claim="3a", statement="Higher emergence goes with better trainability and performance.",
+        early, final, +1, claim="3a", statement=STATEMENTS["3a"],
         definition=f"Spearman correlation across runs between log10 E after epoch {early_epoch} and the final "
         "test accuracy", unit="runs",
     )  # fmt: skip
@@ -300,7 +316,7 @@ def relative_higher_when_pruned(table: pd.DataFrame, method: str = "magnitude") 
     finite = [r["log10_relative"].replace([np.inf, -np.inf], np.nan) for r in runs]
     return _correlation_effect(
         [r[c["sparsity"]].iloc[0] for r in runs], [f.mean() for f in finite], +1, claim="4a",
-        statement="Relative emergence is higher for more heavily pruned networks.",
+        statement=STATEMENTS["4a"],
         definition=f"Spearman correlation across runs ({method} pruning) between sparsity and the mean over epochs "
         "of log10 relative E", unit="runs",
     )  # fmt: skip
@@ -312,7 +328,7 @@ def pruning_speeds_convergence(table: pd.DataFrame, method: str = "magnitude") -
     reaches it counts as one epoch past its last); effect = mean over pruned runs (positive: pruning is faster)."""
     gains = _speedups(_pruned_against_baseline(table, method))
     return _mean_effect(
-        gains, +1, claim="5a", statement="Pruning speeds convergence.",
+        gains, +1, claim="5a", statement=STATEMENTS["5a"],
         definition="mean over pruned runs of (epochs the unpruned run of the same seed needs to reach 95% of its "
         "final test accuracy) minus (epochs the pruned run needs)", unit="pruned runs",
     )  # fmt: skip
@@ -324,7 +340,7 @@ def pruning_lowers_accuracy(table: pd.DataFrame, method: str = "magnitude") -> E
     drops = [float(run["test_acc"].iloc[-1] - base["test_acc"].iloc[-1])
              for run, base in _pruned_against_baseline(table, method)]  # fmt: skip
     return _mean_effect(
-        drops, -1, claim="5b", statement="Pruning can lower final accuracy.",
+        drops, -1, claim="5b", statement=STATEMENTS["5b"],
         definition="mean over pruned runs of (final test accuracy) minus (final test accuracy of the unpruned run "
         "of the same seed)", unit="pruned runs",
     )  # fmt: skip
@@ -336,7 +352,7 @@ def init_speeds_convergence(table: pd.DataFrame, column: str = "init_alpha", bas
     run needs; effect = mean over runs (positive: faster)."""
     return _mean_effect(
         _speedups(_against_baseline(table, column, baseline)), +1, claim="7b",
-        statement="The emergence-promoting initialization speeds up training.",
+        statement=STATEMENTS["7b"],
         definition=f"mean over runs with alpha > {baseline:g} of (epochs the alpha = {baseline:g} run of the same seed "
         "needs to reach 95% of its final test accuracy) minus (epochs the run needs)", unit="runs",
     )  # fmt: skip
@@ -352,7 +368,7 @@ def init_improves_early_accuracy(table: pd.DataFrame, column: str = "init_alpha"
         if len(at) and len(base_at):
             gains.append(float(at["test_acc"].iloc[0] - base_at["test_acc"].iloc[0]))
     return _mean_effect(
-        gains, +1, claim="7a", statement="The emergence-promoting initialization improves early accuracy.",
+        gains, +1, claim="7a", statement=STATEMENTS["7a"],
         definition=f"mean over runs with alpha > {baseline:g} of the test accuracy after epoch {epoch} minus that of "
         f"the alpha = {baseline:g} run of the same seed", unit="runs",
     )  # fmt: skip
@@ -373,7 +389,7 @@ def rugged_with_emergence(table: pd.DataFrame, measure: str = "local_minima") ->
         raise ValueError(f"measure={measure!r} is not supported; allowed values: {', '.join(map(repr, LANDSCAPE_MEASURES))}")
     return _correlation_effect(
         table["log10_absolute"], table[measure], +1, claim="6" if measure == "local_minima" else f"6 ({measure})",
-        statement="Higher emergence means more local minima and a more rugged loss landscape.",
+        statement=STATEMENTS["6"],
         definition=f"Spearman correlation across networks between log10 E and {LANDSCAPE_MEASURES[measure]}",
         unit="networks",
     )  # fmt: skip
@@ -399,3 +415,51 @@ def describe(effect: Effect, data: str | None = None) -> str:
         interval = "no interval" if np.isnan(effect.low) else f"95% CI [{effect.low:.2f}, {effect.high:.2f}]"
         value = f"{effect.estimate:.2f}, {interval}, {effect.n} {effect.unit}"
     return f"**Claim {effect.claim}**: {effect.statement} Measured{on}: {effect.definition} = {value}: **{effect.verdict}**."
+
+
+def emergence_claims(table: pd.DataFrame, paper: pd.DataFrame) -> list[Effect]:
+    """Claims 1-3 on one experiment: 1 and 3a across every run of ``table`` (sizes x seeds); 2a, 2b and 3b on
+    ``paper``, the runs of the paper's own size (a subset of ``table``)."""
+    return [grows_with_size(table), falls_during_training(paper), zero_at_convergence(paper),
+            early_emergence_predicts_performance(table), predicts_accuracy_change(paper)]  # fmt: skip
+
+
+VERDICT_COLUMNS = ("experiment", "claim", "statement", "definition", "estimate", "low", "high", "null", "direction",
+                   "n", "unit", "verdict", "seeds", "data used", "fallback")  # fmt: skip
+"""The columns of a verdicts table (:func:`verdict_rows`), which chapters show and the scorecard collects."""
+
+
+def verdict_rows(effects: Sequence[Effect], experiment: str, table: pd.DataFrame) -> list[dict]:
+    """One row per effect for a verdicts table: the experiment's label, the effect, and from ``table`` (the runs
+    behind the effects) the number of seeds, the data really used and whether it was fallback data."""
+    seed = next((c for c in ("train.seed", "seed") if c in table), None)
+    seeds = int(table[seed].nunique()) if seed else None
+    sources = sorted(set(table["data_source"]))
+    fallback = bool(table["fallback"].astype(str).isin(["True", "true", "1"]).any())
+    return [{"experiment": experiment, **e.as_row(), "seeds": seeds, "data used": "; ".join(sources),
+             "fallback": fallback} for e in effects]  # fmt: skip
+
+
+def _effect(row: pd.Series) -> Effect:
+    return Effect(**{name: row[name] for name in Effect.__dataclass_fields__})
+
+
+def summary(verdicts: pd.DataFrame, profile: str) -> str:
+    """The Markdown a chapter prints under its verdicts: one sentence per row (:func:`describe`), a caveat naming
+    the experiments computed on fallback data, and for the ``smoke`` profile a reminder that it decides nothing.
+
+    Args:
+        verdicts: rows of :func:`verdict_rows`.
+        profile: the profile that computed them.
+    """
+    lines = [f"**What the numbers say** (computed when this page was built, profile `{profile}`):", ""]
+    lines += [f"- {row['experiment']}: {describe(_effect(row), data=row['data used'])}" for _, row in verdicts.iterrows()]
+    stand_ins = verdicts[verdicts["fallback"].astype(bool)].drop_duplicates("experiment")
+    if len(stand_ins):
+        named = "; ".join(f"{row['experiment']} used the {row['data used']}" for _, row in stand_ins.iterrows())
+        lines += ["", f"**Data caveat.** Some datasets could not be loaded where this page was built: {named}. These "
+                  "rows are not evidence about the datasets they stand in for; rebuild with the datasets available "
+                  "(or with published `paper` results)."]  # fmt: skip
+    if profile.startswith("smoke"):
+        lines += ["", "The `smoke` profile only checks that the chapter runs: its few seeds and epochs decide nothing."]
+    return "\n".join(lines)

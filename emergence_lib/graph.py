@@ -8,6 +8,7 @@ can be refused with a clear error instead of being silently miscounted.
 from __future__ import annotations
 
 import contextlib
+import math
 import operator
 import weakref
 from collections.abc import Iterator
@@ -96,6 +97,11 @@ def effective_weight(module: nn.Module) -> torch.Tensor:
 def weight_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """All ``Linear`` and ``Conv2d`` modules of ``model`` with their qualified names."""
     return [(name, m) for name, m in model.named_modules() if isinstance(m, WEIGHT_MODULES)]
+
+
+def weight_norm(model: nn.Module) -> float:
+    """Euclidean norm of all Linear and Conv2d weights together, after pruning masks (no biases, no BN)."""
+    return math.sqrt(sum(float(effective_weight(m).double().pow(2).sum()) for _, m in weight_layers(model)))
 
 
 def _is_shape_query(node: torch.fx.Node) -> bool:

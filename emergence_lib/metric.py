@@ -18,11 +18,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .activity import REDUCES, activity
+from .activity import REDUCES, THRESHOLD_MODES, activity
 from .graph import LAYERS, NodeGraph, effective_weight, node_graph, weight_layers
 from .paths import layer_path_counts, pow10, scaled_sum, to_float, to_log10
 
 THROUGH = ("any", "active")
+SETTINGS = ("threshold", "threshold_mode", "reduce", "layers", "through")
+"""The keyword arguments of :func:`measure` that choose the definition (the rest only choose what is returned)."""
 
 
 def _check_choice(name: str, value: object, allowed: Sequence[str]) -> None:
@@ -146,7 +148,7 @@ class EmergenceResult:
         layer_sizes: nodes per counted layer, after removing isolated nodes.
         active_counts: active nodes per counted layer (mean over samples for ``reduce="per_sample"``).
         per_pair: ``log10 E_ij`` as a ``(L+1, L+1)`` array (``-inf`` where zero or ``i >= j``) when requested.
-        threshold, reduce, layers, through: the settings used.
+        threshold, reduce, layers, through, threshold_mode: the settings used.
     """
 
     absolute: float
@@ -163,6 +165,7 @@ class EmergenceResult:
     reduce: str
     layers: str
     through: str
+    threshold_mode: str = "absolute"
 
     def as_record(self) -> dict[str, float | int | str]:
         """Flat scalars for history tables.
@@ -218,6 +221,7 @@ def measure(
     layers: str = "hidden",
     through: str = "any",
     per_pair: bool = False,
+    threshold_mode: str = "absolute",
 ) -> EmergenceResult:
     """Measure the emergence of ``model`` on a probe batch.
 
@@ -234,12 +238,17 @@ def measure(
         layers: counted layers, ``"hidden"`` or ``"hidden+output"``.
         through: ``"any"`` (every path) or ``"active"`` (only paths through active intermediate nodes).
         per_pair: also return the matrix of ``log10 E_ij`` per pair of counted layers.
+        threshold_mode: ``"absolute"`` or ``"layer_mean"`` (``threshold`` is then a multiple of each layer's mean
+            activity; see :func:`~emergence_lib.activity`).
     """
     _check_choice("reduce", reduce, REDUCES)
+    _check_choice("threshold_mode", threshold_mode, THRESHOLD_MODES)
     _check_choice("layers", layers, LAYERS)
     _check_choice("through", through, THROUGH)
     graph = node_graph(model, layers=layers)
-    act = activity(model, probe, threshold=threshold, reduce=reduce, layers=layers, graph=graph)
+    act = activity(
+        model, probe, threshold=threshold, reduce=reduce, layers=layers, graph=graph, threshold_mode=threshold_mode
+    )
     adjacency = [b.to(torch.float64) for b in graph.adjacency]
     # Columns are probe samples for per_sample, else a single column.
     active = [a.reshape(-1, a.shape[-1]).T.to(torch.float64) for a in act.active]
@@ -276,4 +285,5 @@ def measure(
         reduce=reduce,
         layers=layers,
         through=through,
+        threshold_mode=threshold_mode,
     )

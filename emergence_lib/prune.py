@@ -27,7 +27,7 @@ from torch import nn
 from torch.nn.utils import prune as torch_prune
 
 from .activity import activity
-from .graph import effective_weight, node_graph, weight_layers
+from .graph import effective_weight, node_graph, weight_layers, weight_norm
 from .train import Callback, TrainState, _emergence, evaluate
 
 METHODS = ("magnitude", "random", "activity", "norm")
@@ -393,5 +393,6 @@ class Pruner(Callback):
             data, device = state.data, state.device
             x_test, y_test = data.x_test.to(device), data.y_test.to(device)
             record["test_loss"], record["test_acc"] = evaluate(state.model, x_test, y_test)
+            record["weight_norm"] = weight_norm(state.model)
             record.update(_emergence(state.model, data.probe.to(device), state.config))
         record["sparsity"] = float(sparsity(state.model)["sparsity"].iloc[-1])

@@ -33,7 +33,7 @@ from .data import load_dataset, project_root
 from .init import emergence_promoting
 from .models import build_model
 from .prune import PruneConfig, Pruner
-from .train import TrainConfig, TrainingDiverged, progress_bar, resolve_device, train
+from .train import Measures, TrainConfig, TrainingDiverged, check_variants, progress_bar, resolve_device, train
 
 RESULTS_VERSION = 1
 """Bump when a change to the code alters stored results: every run key changes and runs are redone."""
@@ -69,6 +69,9 @@ class RunConfig:
         init_alpha: when set, the network is re-initialized with the emergence-promoting scheme
             (:func:`~emergence_lib.init.emergence_promoting`, He normal base) with this ``alpha``; left out of
             the key when None, like ``prune``.
+        measures: extra emergence measurements per epoch, label -> settings of :func:`~emergence_lib.measure`
+            (see :class:`~emergence_lib.train.Measures`); their columns are ``"<label>/<column>"``. Left out of
+            the key when None.
     """
 
     dataset: str = "mnist"
@@ -82,12 +85,17 @@ class RunConfig:
     tag: str = ""
     prune: PruneConfig | None = None
     init_alpha: float | None = None
+    measures: dict[str, dict] | None = None
+
+    def __post_init__(self) -> None:
+        if self.measures is not None:
+            check_variants(self.measures)
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (tuples become lists); optional fields left at None are left out, so adding such a
         field does not change the keys of existing runs."""
         d = dataclasses.asdict(self)
-        for optional in ("prune", "init_alpha"):
+        for optional in ("prune", "init_alpha", "measures"):
             if d[optional] is None:
                 del d[optional]
         return json.loads(json.dumps(d))
@@ -248,7 +256,9 @@ def execute(
     model = build_model(config.model, data.input_shape, data.num_classes, **config.model_args)
     if config.init_alpha is not None:
         emergence_promoting(model, config.init_alpha, base="kaiming")  # drawn from the seeded stream above
+    # Variants come after the Pruner, which re-measures an epoch's record once it has pruned: all describe one network.
     callbacks = [] if config.prune is None else [Pruner(config.prune)]
+    callbacks += [] if config.measures is None else [Measures(config.measures)]
     try:
         history = train(model, data, config.train, callbacks=callbacks, device=device, progress=progress)
     except TrainingDiverged as diverged:  # an outcome of the experiment, stored like any other (and not rerun)
@@ -324,12 +334,10 @@ def results_table(runs: Sequence[Run]) -> pd.DataFrame:
     for run in runs:
         config = pd.json_normalize(run.config.to_dict(), sep=".").iloc[0].to_dict()
         config = {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in config.items()}
-        frames.append(
-            run.history.assign(
-                key=run.config.key, data_source=run.environment["data_source"], fallback=run.environment["fallback"],
-                **config,
-            )  # fmt: skip
-        )
+        extra = {"key": run.config.key, "data_source": run.environment["data_source"],
+                 "fallback": run.environment["fallback"], **config}  # fmt: skip
+        # One concat rather than a column at a time: histories with measurement variants have many columns.
+        frames.append(pd.concat([run.history, pd.DataFrame(extra, index=run.history.index)], axis=1))
     return pd.concat(frames, ignore_index=True)
 
 

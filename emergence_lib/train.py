@@ -18,9 +18,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .activity import REDUCES
-from .graph import LAYERS
-from .metric import THROUGH, measure
+from .activity import REDUCES, THRESHOLD_MODES
+from .graph import LAYERS, weight_norm
+from .metric import SETTINGS, THROUGH, measure
 
 OPTIMIZERS = ("sgd", "adam")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -164,7 +164,7 @@ def _emergence(model: nn.Module, probe: torch.Tensor, config: TrainConfig) -> di
     result = measure(
         model, probe, threshold=config.threshold, reduce=config.reduce, layers=config.layers, through=config.through
     )
-    record = {k: v for k, v in result.as_record().items() if k not in ("threshold", "reduce", "layers", "through")}
+    record = {k: v for k, v in result.as_record().items() if k not in SETTINGS}
     record["measure_seconds"] = time.perf_counter() - start
     return record
 
@@ -181,7 +181,8 @@ def train(
 
     Row 0 describes the model before training; row ``t`` the model after epoch ``t``. Columns: ``epoch``,
     ``train_loss`` and ``train_acc`` (running averages over the epoch's batches; at epoch 0 evaluated on the
-    training set), ``test_loss``, ``test_acc``, ``seconds`` (training time of the epoch) and, when
+    training set), ``test_loss``, ``test_acc``, ``seconds`` (training time of the epoch), ``weight_norm`` (of all Linear and
+    Conv2d weights, after masks) and, when
     ``config.track_emergence``, the emergence figures of :meth:`~emergence_lib.EmergenceResult.as_record` on
     ``data.probe`` (absolute, log10, relative, fraction, balanced, active and size per counted layer).
 
@@ -210,6 +211,7 @@ def train(
 
     def finish(record: dict) -> None:
         record["test_loss"], record["test_acc"] = evaluate(model, x_test, y_test)
+        record["weight_norm"] = weight_norm(model)
         record.update(_emergence(model, probe, config))
         for cb in callbacks:
             cb.on_epoch_end(state, record)
@@ -253,3 +255,49 @@ def train(
     for cb in callbacks:
         cb.on_train_end(state)
     return pd.DataFrame(state.records)
+
+
+class Measures(Callback):
+    """Measure emergence with other settings on the same probe batch after every epoch (and before the first).
+
+    Each variant adds the figures of :meth:`~emergence_lib.EmergenceResult.as_record` to the history as
+    ``"<label>/<column>"`` (e.g. ``"tau=0.01/log10_absolute"``), so one training run shows how the definition's
+    choices change ``E`` on exactly the same networks.
+
+    Args:
+        variants: label -> keyword arguments of :func:`~emergence_lib.measure` among :data:`~emergence_lib.metric.SETTINGS`.
+    """
+
+    def __init__(self, variants: dict[str, dict]):
+        self.variants = check_variants(variants)
+
+    def on_epoch_end(self, state: TrainState, record: dict) -> None:
+        probe = state.data.probe.to(state.device)
+        for label, settings in self.variants.items():
+            result = measure(state.model, probe, **settings)
+            record.update({f"{label}/{k}": v for k, v in result.as_record().items() if k not in SETTINGS})
+
+
+def check_variants(variants: dict[str, dict]) -> dict[str, dict]:
+    """Validate measurement variants (see :class:`Measures`) and return them; a clear error names what is wrong."""
+    if not isinstance(variants, dict) or not variants:
+        raise ValueError("variants must be a non-empty dict: label -> settings, e.g. {'tau=0.01': {'threshold': 0.01}}")
+    for label, settings in variants.items():
+        if not isinstance(label, str) or not label or "/" in label:
+            raise ValueError(f"variant label {label!r} must be a non-empty string without '/'")
+        unknown = set(settings) - set(SETTINGS) if isinstance(settings, dict) else {settings}
+        if unknown:
+            raise ValueError(
+                f"variant {label!r}: {sorted(map(str, unknown))} not supported; allowed settings: {', '.join(SETTINGS)}"
+            )
+        choices = {"reduce": REDUCES, "layers": LAYERS, "through": THROUGH, "threshold_mode": THRESHOLD_MODES}
+        for name, allowed in choices.items():
+            if name in settings and settings[name] not in allowed:
+                raise ValueError(
+                    f"variant {label!r}: {name}={settings[name]!r} is not supported; allowed values: "
+                    f"{', '.join(map(repr, allowed))}"
+                )
+        threshold = settings.get("threshold", 0.05)
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold < math.inf:
+            raise ValueError(f"variant {label!r}: threshold must be a finite number >= 0; got {threshold!r}")
+    return variants

@@ -17,12 +17,14 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import nbformat
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 import emergence_lib as el
-from emergence_lib import book
+from emergence_lib import book, claims, scorecard
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +70,21 @@ def test_site_renders_every_chapter_with_outputs(site) -> None:
     metric_page = (html / "book" / "emergence_metric.html").read_text()
     assert "<img" in metric_page  # the graph drawing was executed and rendered
     assert (html / "book" / "api.html").read_text().count("emergence_lib.metric.measure") > 0
+
+
+def test_scorecard_page_is_built_from_the_chapters_stored_verdicts(site) -> None:
+    out, _, html = site
+    recorded = scorecard.load_verdicts("smoke", root=out / "data", results_root=out / "results")
+    assert set(recorded["chapter"]) == set(scorecard.CHAPTERS) and set(recorded["profile"]) == {"smoke"}
+    (csv,) = (html / "_downloads").glob("*/scorecard.csv")  # the CSV copy ships with the site
+    card = pd.read_csv(csv, keep_default_na=False, na_values=["NaN"])
+    expected = scorecard.scorecard(recorded)
+    assert list(card["claim"].astype(str)) == list(claims.STATEMENTS)
+    assert np.allclose(card["estimate"], expected["estimate"], equal_nan=True)
+    assert list(card["verdict"]) == list(expected["verdict"])
+    page = (html / "book" / "scorecard.html").read_text()
+    assert "scorecard.csv" in page and "verdicts.csv" in page
+    assert ("FALLBACK" in page) == bool(expected["fallback"].fillna(False).astype(bool).any())
 
 
 def test_unknown_profile_is_an_error_listing_the_allowed_values(tmp_path: Path, capsys) -> None:

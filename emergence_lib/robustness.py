@@ -1,0 +1,194 @@
+"""Robustness of the metric: do the verdicts survive other choices in the definition of E, and does E say more
+than simpler quantities?
+
+The variants (:data:`VARIANTS`) are measured on the very networks of the default measurement, epoch by epoch,
+inside the same training run (:class:`~emergence_lib.train.Measures`); :func:`variant` turns a variant's columns
+into a table the functions of :mod:`~emergence_lib.claims` read unchanged. The proxies (:func:`proxies`) are the
+quantities E is suspected to restate: the dead share of the first and of the last counted layer, the parameter
+count and the weight norm; :func:`partial_correlation` removes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .claims import Effect, bootstrap_ci, emergence_claims, spearman, verdict
+
+DEFAULT = "tau=0.05 (default)"
+"""The label of the default measurement (the history's plain columns)."""
+
+VARIANTS: dict[str, dict] = {
+    "tau=0": {"threshold": 0.0},
+    "tau=0.01": {"threshold": 0.01},
+    "tau=0.1": {"threshold": 0.1},
+    "tau=0.1 x layer mean": {"threshold": 0.1, "threshold_mode": "layer_mean"},
+    "reduce=any": {"reduce": "any"},
+    "reduce=per_sample": {"reduce": "per_sample"},
+    "layers=hidden+output": {"layers": "hidden+output"},
+    "through=active": {"through": "active"},
+}
+"""The variants of the definition the book compares with the default (tau = 0.05, mean over the probe, hidden
+layers, paths through any node), one choice changed at a time; fixed before any result was seen. The
+layer-relative threshold calls a node active above a tenth of its layer's mean activity."""
+
+PROXIES = {
+    "dead_first": "dead share of the first counted layer",
+    "dead_last": "dead share of the last counted layer",
+    "n_weights": "parameter count (nonzero weights)",
+    "weight_norm": "weight norm",
+}
+"""The simpler quantities E is compared with (columns of :func:`proxies`)."""
+
+
+def variant(table: pd.DataFrame, label: str) -> pd.DataFrame:
+    """``table`` with the emergence columns of one variant in place of the default ones.
+
+    Args:
+        table: a results table whose runs measured the variants (columns ``"<label>/<column>"``).
+        label: a key of :data:`VARIANTS`, or :data:`DEFAULT` for the default measurement.
+    """
+    prefixed = [c for c in table.columns if "/" in c]
+    if label == DEFAULT:
+        return table.drop(columns=prefixed)
+    own = [c for c in prefixed if c.startswith(f"{label}/")]
+    if not own:
+        labels = sorted({c.split("/", 1)[0] for c in prefixed})
+        raise ValueError(f"no columns for variant {label!r}; this table has: {', '.join(map(repr, [DEFAULT, *labels]))}")
+    renamed = table[own].rename(columns=lambda c: c.split("/", 1)[1])
+    # Per-layer columns differ between variants (layers=hidden+output has one more): drop the default ones.
+    replaced = [c for c in table.columns if c in renamed.columns or c.startswith(("active_", "size_"))]
+    base = table.drop(columns=[*prefixed, *replaced])
+    return pd.concat([base, renamed], axis=1)
+
+
+def _last_layer(run: pd.DataFrame) -> int:
+    return max(int(c.split("_")[1]) for c in run.columns if c.startswith("size_") and run[c].notna().any())
+
+
+def proxies(table: pd.DataFrame, epoch: int = 1) -> pd.DataFrame:
+    """One row per run: ``log10_absolute`` after ``epoch``, the quantities of :data:`PROXIES` at that epoch, and the
+    final test accuracy (``final_acc``)."""
+    rows = []
+    for key, run in table.groupby("key", sort=False):
+        run = run.sort_values("epoch")
+        at = run[run["epoch"] == epoch]
+        if at.empty:
+            continue
+        at, last = at.iloc[0], _last_layer(run)
+        rows.append({
+            "key": key,
+            "log10_absolute": at["log10_absolute"],
+            "dead_first": 1 - at["active_1"] / at["size_1"],
+            "dead_last": 1 - at[f"active_{last}"] / at[f"size_{last}"],
+            "n_weights": at["n_weights"],
+            "weight_norm": at["weight_norm"],
+            "final_acc": run["test_acc"].iloc[-1],
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def partial_correlation(x: Sequence, y: Sequence, covariates: np.ndarray | Sequence, rank: bool = True) -> float:
+    """Correlation of ``x`` and ``y`` once the covariates' linear effect is removed from both.
+
+    With ``rank=True`` (partial Spearman) every variable is replaced by its ranks first, so any monotone
+    transform of a variable (log, share dead or alive) gives the same value. Covariates that do not vary are
+    dropped; NaN when fewer than ``k + 3`` points remain for ``k`` covariates, or when a residual is constant.
+
+    Args:
+        x, y: the two variables, one value per unit.
+        covariates: ``(n, k)`` values to control for (or ``(n,)`` for one).
+        rank: rank-transform first (Spearman) rather than use the values (Pearson).
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    z = np.asarray(covariates, dtype=float).reshape(len(x), -1)
+    keep = np.isfinite(x) & np.isfinite(y) & np.isfinite(z).all(axis=1)
+    x, y, z = x[keep], y[keep], z[keep]
+    z = z[:, [np.ptp(c) > 0 for c in z.T]] if len(z) else z
+    if len(x) < z.shape[1] + 3:
+        return float("nan")
+    if rank:
+        x, y = stats.rankdata(x), stats.rankdata(y)
+        z = np.column_stack([stats.rankdata(c) for c in z.T]) if z.shape[1] else z
+    design = np.column_stack([np.ones(len(x)), z])
+    rx = x - design @ np.linalg.lstsq(design, x, rcond=None)[0]
+    ry = y - design @ np.linalg.lstsq(design, y, rcond=None)[0]
+    if np.allclose(rx, 0) or np.allclose(ry, 0):
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def explained_share(y: Sequence, covariates: np.ndarray, rank: bool = True) -> float:
+    """R^2 of an ordinary least-squares fit of ``y`` on the covariates (on ranks with ``rank=True``): the share of
+    the variation of ``y`` that the covariates restate. NaN with fewer than ``k + 2`` finite points."""
+    y = np.asarray(y, dtype=float)
+    z = np.asarray(covariates, dtype=float).reshape(len(y), -1)
+    keep = np.isfinite(y) & np.isfinite(z).all(axis=1)
+    y, z = y[keep], z[keep]
+    if len(y) < z.shape[1] + 2 or np.all(y == y[0]):
+        return float("nan")
+    if rank:
+        y, z = stats.rankdata(y), np.column_stack([stats.rankdata(c) for c in z.T])
+    design = np.column_stack([np.ones(len(y)), z])
+    residual = y - design @ np.linalg.lstsq(design, y, rcond=None)[0]
+    return float(1 - residual.var() / y.var())
+
+
+def beyond_proxies(per_run: pd.DataFrame, columns: Sequence[str] = tuple(PROXIES)) -> Effect:
+    """Claim 3a with the proxies held fixed: partial Spearman correlation across runs between early log10 E and
+    the final test accuracy, controlling for ``columns`` of :func:`proxies`; bootstrap CI over runs, verdict by
+    the book's rule (supported when the interval lies above zero: E predicts accuracy beyond the proxies)."""
+    unknown = [c for c in columns if c not in PROXIES]
+    if unknown:
+        raise ValueError(f"unknown proxies {unknown}; allowed values: {', '.join(map(repr, PROXIES))}")
+    data = per_run[["log10_absolute", "final_acc", *columns]].to_numpy(dtype=float)
+    data = data[np.isfinite(data).all(axis=1)]
+
+    def statistic(*cols):
+        stacked = np.column_stack(cols)
+        return partial_correlation(stacked[:, 0], stacked[:, 1], stacked[:, 2:])
+
+    estimate = statistic(*data.T) if len(data) else float("nan")
+    low, high = bootstrap_ci(tuple(data.T), statistic=statistic, paired=True) if np.isfinite(estimate) else (np.nan,) * 2
+    return Effect(
+        claim="3a | proxies", statement="Emergence tells more about performance than simpler quantities do.",
+        definition="partial Spearman correlation across runs between log10 E after epoch 1 and the final test "
+        f"accuracy, controlling for the {', '.join(PROXIES[c] for c in columns)}",
+        estimate=estimate, low=float(low), high=float(high), null=0.0, direction=+1, n=len(data), unit="runs",
+        verdict=verdict(low, high, +1, len(data)),
+    )  # fmt: skip
+
+
+def claims_by_variant(table: pd.DataFrame, paper: Sequence[str]) -> pd.DataFrame:
+    """Claims 1-3 (:func:`~emergence_lib.claims.emergence_claims`) under the default measurement and under every
+    variant of :data:`VARIANTS` the table holds: one row per variant and claim.
+
+    Args:
+        table: results of runs that measured the variants, over sizes and seeds.
+        paper: the keys of the runs of the paper's own size (claims 2a, 2b and 3b use these).
+    """
+    labels = [DEFAULT, *[label for label in VARIANTS if f"{label}/log10_absolute" in table]]
+    rows = []
+    for label in labels:
+        view = variant(table, label)
+        for effect in emergence_claims(view, view[view["key"].isin(paper)]):
+            rows.append({"variant": label, **effect.as_row()})
+    return pd.DataFrame(rows)
+
+
+def predictors(per_run: pd.DataFrame) -> pd.DataFrame:
+    """Spearman correlation across runs of early ``log10_absolute`` and of each proxy with the final test accuracy,
+    with bootstrap 95% intervals: which single quantity tracks performance best."""
+    rows = []
+    for column in ["log10_absolute", *PROXIES]:
+        x, y = per_run[column].to_numpy(dtype=float), per_run["final_acc"].to_numpy(dtype=float)
+        keep = np.isfinite(x) & np.isfinite(y)
+        rho = spearman(x[keep], y[keep])
+        low, high = bootstrap_ci((x[keep], y[keep]), statistic=spearman, paired=True) if np.isfinite(rho) else (np.nan,) * 2
+        label = "log10 E" if column == "log10_absolute" else PROXIES[column]
+        rows.append({"quantity (after epoch 1)": label, "Spearman with final accuracy": rho, "low": low, "high": high,
+                     "runs": int(keep.sum())})  # fmt: skip
+    return pd.DataFrame(rows)

@@ -1,0 +1,93 @@
+"""The reproduction scorecard: chapters' verdicts stored, read back with published `paper` verdicts first, and one
+row per claim taken from the recorded numbers (never retyped)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from emergence_lib import claims, scorecard
+
+
+def runs_table(fallback: bool, seeds: int = 5) -> pd.DataFrame:
+    """A results table whose runs' log10 E falls over epochs (claim 2a supported) on some data."""
+    frames = [pd.DataFrame({"key": f"r{s}", "epoch": range(4), "log10_absolute": [5, 4, 3, 2 + 0.1 * s],
+                            "train.seed": s, "data_source": "the real digits" if not fallback else "a stand-in",
+                            "fallback": fallback}) for s in range(seeds)]  # fmt: skip
+    return pd.concat(frames, ignore_index=True)
+
+
+def verdicts(experiment: str = "MLP on mnist", fallback: bool = False) -> pd.DataFrame:
+    table = runs_table(fallback)
+    return pd.DataFrame(claims.verdict_rows([claims.falls_during_training(table)], experiment, table))
+
+
+def test_verdict_rows_carry_the_effect_seeds_and_data() -> None:
+    row = verdicts(fallback=True).iloc[0]
+    effect = claims.falls_during_training(runs_table(True))
+    assert (row["claim"], row["estimate"], row["low"], row["high"]) == ("2a", effect.estimate, effect.low, effect.high)
+    assert (row["seeds"], row["data used"], row["fallback"], row["verdict"]) == (5, "a stand-in", True, "supported")
+    assert list(verdicts().columns) == list(claims.VERDICT_COLUMNS)
+
+
+def test_summary_states_every_row_and_flags_fallback_and_smoke() -> None:
+    both = pd.concat([verdicts(), verdicts("MLP on cifar10", fallback=True)], ignore_index=True)
+    text = claims.summary(both, "smoke")
+    assert text.count("**Claim 2a**") == 2 and "MLP on cifar10 used the a stand-in" in text
+    assert "decide nothing" in text
+    clean = claims.summary(verdicts(), "default")
+    assert "Data caveat" not in clean and "decide nothing" not in clean
+
+
+def test_record_stores_atomically_with_chapter_profile_and_time(tmp_path: Path) -> None:
+    path = scorecard.record(verdicts(), "feedforward", "default", root=tmp_path, results_root=tmp_path / "results")
+    assert path == tmp_path / "verdicts" / "default" / "feedforward.csv"
+    stored = pd.read_csv(path)
+    assert (stored["chapter"].iloc[0], stored["profile"].iloc[0]) == ("feedforward", "default")
+    assert stored["computed"].iloc[0].endswith("UTC")
+    assert not (tmp_path / "results").exists()  # only paper verdicts are published
+    assert [p.name for p in path.parent.iterdir()] == ["feedforward.csv"]  # no temporary file left behind
+
+
+def test_bad_chapter_or_table_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="allowed values: 'feedforward', 'convolutional'"):
+        scorecard.record(verdicts(), "appendix", "default", root=tmp_path)
+    with pytest.raises(ValueError, match="lack the columns.*seeds"):
+        scorecard.record(verdicts().drop(columns="seeds"), "feedforward", "default", root=tmp_path)
+
+
+def test_published_paper_verdicts_take_precedence(tmp_path: Path) -> None:
+    kwargs = {"root": tmp_path / "data", "results_root": tmp_path / "results"}
+    scorecard.record(verdicts(), "feedforward", "default", **kwargs)
+    scorecard.record(verdicts("MLP on cifar10"), "feedforward", "paper", **kwargs)  # published
+    scorecard.record(verdicts(), "pruning", "default", **kwargs)
+    assert (tmp_path / "results" / "paper" / "verdicts-feedforward.csv").is_file()
+    loaded = scorecard.load_verdicts("default", **kwargs)
+    assert dict(zip(loaded["chapter"], loaded["profile"])) == {"feedforward": "paper", "pruning": "default"}
+    assert list(loaded[loaded["chapter"] == "feedforward"]["experiment"]) == ["MLP on cifar10"]
+    empty = scorecard.load_verdicts("smoke", root=tmp_path / "none", results_root=tmp_path / "none")
+    assert empty.empty and "verdict" in empty
+
+
+def test_scorecard_has_one_row_per_claim_from_the_recorded_numbers(tmp_path: Path) -> None:
+    kwargs = {"root": tmp_path, "results_root": tmp_path / "results"}
+    recorded = verdicts(fallback=True)
+    scorecard.record(pd.concat([recorded, verdicts("MLP on fashion_mnist")]), "feedforward", "default", **kwargs)
+    card = scorecard.scorecard(scorecard.load_verdicts("default", **kwargs))
+    assert list(card["claim"]) == list(claims.STATEMENTS)
+    row = card.set_index("claim").loc["2a"]
+    assert row["estimate"] == pytest.approx(recorded["estimate"].iloc[0])
+    assert (row["low"], row["high"]) == pytest.approx((recorded["low"].iloc[0], recorded["high"].iloc[0]))
+    assert (row["experiment"], row["verdict"], row["profile"], bool(row["fallback"])) == \
+        ("MLP on mnist", "supported", "default", True)  # fmt: skip
+    missing = card.set_index("claim").loc["6"]
+    assert missing["verdict"] == scorecard.NOT_COMPUTED and "landscape" in missing["definition"]
+    assert np.isnan(missing["estimate"])
+
+
+def test_every_claim_has_a_primary_experiment_in_a_recorded_chapter() -> None:
+    assert set(scorecard.PRIMARY) == set(claims.STATEMENTS)
+    assert {chapter for chapter, _ in scorecard.PRIMARY.values()} <= set(scorecard.CHAPTERS)
