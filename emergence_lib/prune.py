@@ -41,6 +41,8 @@ SCOPES = ("global", "layer")
 (``"layer"``)."""
 TIMINGS = ("init", "after", "iterative")
 """When :class:`Pruner` prunes. Before training, once after epoch ``at_epoch``, or in equal steps."""
+SPARSITIES = (0.0, 0.3, 0.5, 0.7, 0.9)
+"""The book's pruning levels: unpruned, the paper's levels up to 70%, and 90% beyond them."""
 
 
 def _allowed(name: str, value: object, allowed: tuple[str, ...]) -> None:

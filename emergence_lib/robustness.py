@@ -10,13 +10,13 @@ count and the weight norm; :func:`partial_correlation` removes them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .claims import Effect, bootstrap_ci, emergence_claims, spearman, verdict
+from .claims import Effect, bootstrap_ci, spearman, verdict
 
 DEFAULT = "tau=0.05 (default)"
 """The label of the default measurement (the history's plain columns)."""
@@ -162,21 +162,18 @@ def beyond_proxies(per_run: pd.DataFrame, columns: Sequence[str] = tuple(PROXIES
     )  # fmt: skip
 
 
-def claims_by_variant(table: pd.DataFrame, paper: Sequence[str]) -> pd.DataFrame:
-    """Claims 1-3 (:func:`~emergence_lib.claims.emergence_claims`) under the default measurement and under every
-    variant of :data:`VARIANTS` the table holds: one row per variant and claim.
+def claims_by_variant(table: pd.DataFrame, effects: Callable[[pd.DataFrame], Sequence[Effect]]) -> pd.DataFrame:
+    """The same claims under the default measurement and under every variant of :data:`VARIANTS` the table
+    holds: one row per variant and effect.
 
     Args:
-        table: results of runs that measured the variants, over sizes and seeds.
-        paper: the keys of the runs of the paper's own size (claims 2a, 2b and 3b use these).
+        table: results of runs that measured the variants.
+        effects: computes the claims' effects from a table (e.g. ``lambda t: claims.emergence_claims(t, paper)``);
+            it is given each variant's view (:func:`variant`).
     """
     labels = [DEFAULT, *[label for label in VARIANTS if f"{label}/log10_absolute" in table]]
-    rows = []
-    for label in labels:
-        view = variant(table, label)
-        for effect in emergence_claims(view, view[view["key"].isin(paper)]):
-            rows.append({"variant": label, **effect.as_row()})
-    return pd.DataFrame(rows)
+    return pd.DataFrame([{"variant": label, **effect.as_row()} for label in labels
+                         for effect in effects(variant(table, label))])  # fmt: skip
 
 
 def predictors(per_run: pd.DataFrame) -> pd.DataFrame:
@@ -192,3 +189,28 @@ def predictors(per_run: pd.DataFrame) -> pd.DataFrame:
         rows.append({"quantity (after epoch 1)": label, "Spearman with final accuracy": rho, "low": low, "high": high,
                      "runs": int(keep.sum())})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def verdict_grid(by_variant: pd.DataFrame) -> pd.DataFrame:
+    """The rows of :func:`claims_by_variant` as a claims x variants table of ``"estimate [low, high] verdict"``,
+    the default definition first."""
+    cell = by_variant.apply(lambda r: f"{r['estimate']:.2f} [{r['low']:.2f}, {r['high']:.2f}] {r['verdict']}", axis=1)
+    order = list(dict.fromkeys(by_variant["variant"]))
+    return by_variant.assign(cell=cell).pivot(index="claim", columns="variant", values="cell")[order]
+
+
+def verdict_changes(by_variant: pd.DataFrame) -> list[str]:
+    """One Markdown sentence per claim: its verdict under the default definition and every variant that changes
+    it; then how many verdicts no variant changes."""
+    default = by_variant[by_variant["variant"] == DEFAULT].set_index("claim")["verdict"]
+    changed = by_variant[by_variant["verdict"] != by_variant["claim"].map(default)]
+    lines = []
+    for claim, verdict in default.items():
+        moved = changed[changed["claim"] == claim]
+        others = "; ".join(f"{r['variant']}: {r['verdict']}" for _, r in moved.iterrows())
+        lines.append(f"Claim {claim}: **{verdict}** under the default definition, "
+                     + (f"but {others}." if others else "and the same under every variant."))  # fmt: skip
+    variants = by_variant["variant"].nunique() - 1
+    lines.append(f"{len(default) - changed['claim'].nunique()} of {len(default)} verdicts are the same under all "
+                 f"{variants} variants.")  # fmt: skip
+    return lines

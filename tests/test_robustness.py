@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 import emergence_lib as el
-from emergence_lib import robustness
+from emergence_lib import claims, robustness
 from emergence_lib.graph import weight_norm
 from emergence_lib.train import Measures, check_variants
 
@@ -145,10 +145,17 @@ def test_claims_by_variant_shows_a_verdict_that_flips() -> None:
                        for s in range(5)], ignore_index=True)  # fmt: skip
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(robustness, "VARIANTS", {"v": {"threshold": 0.1}})
-        grid = robustness.claims_by_variant(table, paper=list(table["key"].unique()))
+        grid = robustness.claims_by_variant(table, lambda t: claims.emergence_claims(t, paper=t))
     falls = grid[grid["claim"] == "2a"].set_index("variant")["verdict"]
     assert falls[robustness.DEFAULT] == "supported" and falls["v"] == "contradicted"
     assert set(grid["claim"]) == {"1", "2a", "2b", "3a", "3b"}
+    table = robustness.verdict_grid(grid)
+    assert list(table.columns) == [robustness.DEFAULT, "v"] and table.loc["2a", "v"].endswith("contradicted")
+    lines = robustness.verdict_changes(grid)
+    assert "Claim 2a: **supported** under the default definition, but v: contradicted." in lines
+    unchanged = sum((grid["claim"] == c).any() and len(set(grid[grid["claim"] == c]["verdict"])) == 1
+                    for c in set(grid["claim"]))  # fmt: skip
+    assert lines[-1] == f"{unchanged} of 5 verdicts are the same under all 1 variants."
 
 
 # --- proxies and partial correlation ------------------------------------------------------------------------------
