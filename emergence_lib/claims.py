@@ -410,7 +410,7 @@ def describe(effect: Effect, data: str | None = None) -> str:
     """
     on = f" on {data}" if data else ""
     if np.isnan(effect.estimate):
-        value = f"not computable ({effect.n} {effect.unit})"
+        value = f"not computable ({effect.n} {effect.unit}): too few units, or a quantity that does not vary"
     else:
         interval = "no interval" if np.isnan(effect.low) else f"95% CI [{effect.low:.2f}, {effect.high:.2f}]"
         value = f"{effect.estimate:.2f}, {interval}, {effect.n} {effect.unit}"

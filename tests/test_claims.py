@@ -139,6 +139,8 @@ def test_describe_states_value_interval_units_and_verdict() -> None:
     assert text.endswith("**supported**.")
     empty = claims.zero_at_convergence(table([{"train_acc": [0.1, 0.2], "fraction": [0.5, 0.4]}]))
     assert "not computable (0 converged runs)" in claims.describe(empty)
+    constant = claims.grows_with_size(table([{"log10_absolute": [3, 2, 1], "n_weights": [10] * 3}] * 5))
+    assert "not computable (5 runs): too few units, or a quantity that does not vary" in claims.describe(constant)
 
 
 def pruning_table(finals: dict[float, float], curves: dict[float, list[float]], seeds: int = 5) -> pd.DataFrame:
