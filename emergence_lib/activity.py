@@ -7,13 +7,13 @@ averaged over spatial positions for a channel. The probe pass leaves the model e
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from ._checks import check_choice, check_threshold
 from .graph import LAYERS, NodeGraph, node_graph
 
 REDUCES = ("mean", "any", "per_sample")
@@ -107,16 +107,10 @@ def activity(
             activity > ``threshold`` times the mean activity of the node's layer, so the same rule applies to
             layers of very different scales).
     """
-    if reduce not in REDUCES:
-        raise ValueError(f"reduce={reduce!r} is not supported; allowed values: {', '.join(map(repr, REDUCES))}")
-    if layers not in LAYERS:
-        raise ValueError(f"layers={layers!r} is not supported; allowed values: {', '.join(map(repr, LAYERS))}")
-    if threshold_mode not in THRESHOLD_MODES:
-        raise ValueError(
-            f"threshold_mode={threshold_mode!r} is not supported; allowed values: {', '.join(map(repr, THRESHOLD_MODES))}"
-        )
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold < math.inf:
-        raise ValueError(f"threshold must be a finite number >= 0 (e.g. 0.05), got {threshold!r}")
+    check_choice("reduce", reduce, REDUCES)
+    check_choice("layers", layers, LAYERS)
+    check_choice("threshold_mode", threshold_mode, THRESHOLD_MODES)
+    check_threshold(threshold)
     if not isinstance(probe, torch.Tensor) or probe.dim() < 2 or len(probe) == 0:
         raise ValueError("probe must be a non-empty batch tensor of shape (B, ...)")
     graph = graph or node_graph(model, layers=layers)

@@ -41,15 +41,17 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ._checks import check_choice
+from .data import ROOT_VARIABLE
 from .profiles import PROFILES as _PROFILE_TABLE
 from .profiles import get_profile
+from .runs import atomic_write_text
 
 PROFILES: tuple[str, ...] = tuple(_PROFILE_TABLE)
 """Names of the run sizes every chapter understands (defined in :mod:`emergence_lib.profiles`)."""
@@ -69,7 +71,7 @@ STATUS_PAGE = "book/status.md"
 STATUS_RECORDS = "status.json"
 """File of the staging folder recording every executed chapter (see :func:`execute`)."""
 
-PROJECT_ROOT_VARIABLE = "EMERGENCE_ROOT"
+PROJECT_ROOT_VARIABLE = ROOT_VARIABLE
 """Environment variable naming the folder that holds ``data/`` and ``results/`` (read by
 ``emergence_lib.runs``). :func:`execute` sets it to the book root for the chapters it runs, unless it is
 already set, so a chapter executed in the build folder still uses the repository's dataset cache, stored runs
@@ -179,8 +181,7 @@ def check_profile(profile: str) -> str:
 
 def resolve_device(device: str) -> str:
     """Turn ``"auto"`` into ``"cuda"`` or ``"cpu"``; refuse unknown devices and ``"cuda"`` without a GPU."""
-    if device not in DEVICES:
-        raise ValueError(f"unknown device {device!r}; allowed values: {', '.join(DEVICES)}")
+    check_choice("device", device, DEVICES)
     if device == "cpu":
         return device
     import torch  # only here: the other commands should not pay for importing torch
@@ -335,17 +336,6 @@ def failure_report(failed: Sequence[ChapterRun], total: int) -> str:
     return "\n".join(lines)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write ``path`` so that a reader sees the old content or the new, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _environment(device: str) -> dict[str, str]:
     """Device and versions recorded with each executed chapter (the kernels run this interpreter)."""
     import torch  # already imported by the package itself
@@ -397,7 +387,7 @@ def _record_run(staging: Path, run: ChapterRun, profile: str, environment: dict[
         "executed_at": _now(),
         **environment,
     }
-    _atomic_write_text(path, json.dumps({"profile": profile, "chapters": records}, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(path, json.dumps({"profile": profile, "chapters": records}, indent=2, sort_keys=True) + "\n")
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -473,7 +463,7 @@ def write_status_page(profile: str, out: str | Path | None = None, root: str | P
     failed = sum(1 for name in chapters if name in records and not records[name].get("ok"))
     lines += ["", f"{len(chapters)} chapter(s), {sum(name in records for name in chapters)} executed, {failed} failed."]
     page = staging / STATUS_PAGE
-    _atomic_write_text(page, "\n".join(lines) + "\n")
+    atomic_write_text(page, "\n".join(lines) + "\n")
     return page
 
 
@@ -592,7 +582,7 @@ def student_notebooks(out: str | Path | None = None, chapters: Sequence[str] | N
         if relative.parts[0] == BOOK_SOURCES and len(relative.parts) > 1:
             relative = relative.relative_to(BOOK_SOURCES)
         target = out / relative
-        _atomic_write_text(target, nbformat.writes(notebook))
+        atomic_write_text(target, nbformat.writes(notebook))
         written.append(target)
     return written
 

@@ -20,6 +20,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ._checks import check_choice
+from .profiles import checks_only
+
 VERDICTS = ("supported", "contradicted", "inconclusive")
 MIN_UNITS = 5
 """Fewest independent units (seeds or runs) for which a confidence interval, hence a verdict, is computed.
@@ -385,14 +388,21 @@ LANDSCAPE_MEASURES = {
 def rugged_with_emergence(table: pd.DataFrame, measure: str = "local_minima") -> Effect:
     """Claim 6: Spearman correlation across networks (one row per network: ``log10_absolute`` and ``measure``)
     between log10 E and a ruggedness or curvature measure of the loss landscape at the same weights."""
-    if measure not in LANDSCAPE_MEASURES:
-        raise ValueError(f"measure={measure!r} is not supported; allowed values: {', '.join(map(repr, LANDSCAPE_MEASURES))}")
+    check_choice("measure", measure, LANDSCAPE_MEASURES)
     return _correlation_effect(
         table["log10_absolute"], table[measure], +1, claim="6" if measure == "local_minima" else f"6 ({measure})",
         statement=STATEMENTS["6"],
         definition=f"Spearman correlation across networks between log10 E and {LANDSCAPE_MEASURES[measure]}",
         unit="networks",
     )  # fmt: skip
+
+
+def relative_emergence_claims(table: pd.DataFrame, method: str = "magnitude") -> list[Effect]:
+    """Claim 4 on one pruning experiment (unpruned runs and runs pruned with ``method``): 4a across runs, 4b on
+    the pruned runs."""
+    c = PRUNE_COLUMNS
+    pruned = table[(table[c["sparsity"]] > 0) & (table[c["method"]] == method)]
+    return [relative_higher_when_pruned(table, method), falls_during_training(pruned, "log10_relative", claim="4b")]
 
 
 def effects_table(effects: Sequence[Effect]) -> pd.DataFrame:
@@ -424,6 +434,9 @@ def emergence_claims(table: pd.DataFrame, paper: pd.DataFrame) -> list[Effect]:
             early_emergence_predicts_performance(table), predicts_accuracy_change(paper)]  # fmt: skip
 
 
+SHOWN_COLUMNS = ("experiment", "claim", "estimate", "low", "high", "n", "unit", "verdict", "fallback")
+"""The columns of a verdicts table a chapter displays."""
+
 VERDICT_COLUMNS = ("experiment", "claim", "statement", "definition", "estimate", "low", "high", "null", "direction",
                    "n", "unit", "verdict", "seeds", "data used", "fallback")  # fmt: skip
 """The columns of a verdicts table (:func:`verdict_rows`), which chapters show and the scorecard collects."""
@@ -435,7 +448,7 @@ def verdict_rows(effects: Sequence[Effect], experiment: str, table: pd.DataFrame
     seed = next((c for c in ("train.seed", "seed") if c in table), None)
     seeds = int(table[seed].nunique()) if seed else None
     sources = sorted(set(table["data_source"]))
-    fallback = bool(table["fallback"].astype(str).isin(["True", "true", "1"]).any())
+    fallback = bool(table["fallback"].any())
     return [{"experiment": experiment, **e.as_row(), "seeds": seeds, "data used": "; ".join(sources),
              "fallback": fallback} for e in effects]  # fmt: skip
 
@@ -460,6 +473,6 @@ def summary(verdicts: pd.DataFrame, profile: str) -> str:
         lines += ["", f"**Data caveat.** Some datasets could not be loaded where this page was built: {named}. These "
                   "rows are not evidence about the datasets they stand in for; rebuild with the datasets available "
                   "(or with published `paper` results)."]  # fmt: skip
-    if profile.startswith("smoke"):
-        lines += ["", "The `smoke` profile only checks that the chapter runs: its few seeds and epochs decide nothing."]
+    if checks_only(profile):
+        lines += ["", f"The `{profile}` profile only checks that the chapter runs: its few seeds and epochs decide nothing."]
     return "\n".join(lines)

@@ -48,6 +48,11 @@ def project_root() -> Path:
     return Path(os.environ.get(ROOT_VARIABLE, "."))
 
 
+def data_root(root: str | Path | None = None) -> Path:
+    """``root``, or by default ``data/`` under :func:`project_root`: the dataset cache, stored runs and verdicts."""
+    return project_root() / "data" if root is None else Path(root)
+
+
 class DatasetCacheError(RuntimeError):
     """Files are present in a dataset's cache folder, but torchvision cannot read them (corrupt or partial)."""
 
@@ -148,7 +153,7 @@ def load_dataset(
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {DATASETS}")
-    root = project_root() / "data" if root is None else Path(root)
+    root = data_root(root)
     if name in _TORCHVISION:
         try:
             x_train, y_train, x_test, y_test, source = _torchvision_splits(name, Path(root), download)

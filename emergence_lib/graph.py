@@ -18,6 +18,8 @@ import torch
 import torch.fx
 from torch import nn
 
+from ._checks import check_choice
+
 LAYERS = ("hidden", "hidden+output")
 
 WEIGHT_MODULES = (nn.Linear, nn.Conv2d)
@@ -244,8 +246,7 @@ def node_graph(model: nn.Module, example_input: torch.Tensor | None = None, laye
             outside the supported set.
         ValueError: for fewer than two counted layers or a bad ``layers`` value.
     """
-    if layers not in LAYERS:
-        raise ValueError(f"layers={layers!r} is not supported; allowed values: {', '.join(map(repr, LAYERS))}")
+    check_choice("layers", layers, LAYERS)
     chain = _chain(model)
     if example_input is not None:
         with _evaluation(model):

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .prune import _integer  # the same integer-argument check
+from ._checks import check_integer
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """``loss_fn(outputs, targets)`` returning a scalar tensor."""
@@ -298,10 +298,10 @@ def hessian_eigenvalues(
         ValueError: for ``k``, ``iters`` or ``seed`` not integers in range, a non-positive ``tol``, or the
             batch and loss errors of :func:`hvp`.
     """
-    k = _integer("k", k, 1)
-    iters = _integer("iters", iters, 1)
+    k = check_integer("k", k, 1)
+    iters = check_integer("iters", iters, 1)
     tol = _tolerance(tol)
-    seed = _integer("seed", seed, 0)
+    seed = check_integer("seed", seed, 0)
     generator = torch.Generator().manual_seed(seed)
     values: list[float] = []
     iterations: list[int] = []
@@ -373,9 +373,9 @@ def hessian_trace(
         ValueError: for ``samples`` or ``seed`` not integers in range, a non-positive ``tol``, or the batch and
             loss errors of :func:`hvp`.
     """
-    samples = _integer("samples", samples, 1)
+    samples = check_integer("samples", samples, 1)
     tol = _tolerance(tol)
-    seed = _integer("seed", seed, 0)
+    seed = check_integer("seed", seed, 0)
     generator = torch.Generator().manual_seed(seed)
     quadratics: list[float] = []
     mean = 0.0

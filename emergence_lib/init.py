@@ -13,12 +13,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from . import graph
+from ._checks import check_choice
+
 BASES = ("kaiming", "xavier", "current")
 
 
 def weight_layers(model: nn.Module) -> list[nn.Module]:
     """The ``Linear`` and ``Conv2d`` modules of ``model`` in registration (forward, for a chain) order."""
-    return [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    return [module for _, module in graph.weight_layers(model)]
 
 
 def exponents(n_layers: int) -> list[float]:
@@ -39,8 +42,7 @@ def emergence_promoting(model: nn.Module, alpha: float, base: str = "kaiming", s
             ``"xavier"`` (Glorot normal), or ``"current"`` (keep the weights the model has, e.g. PyTorch's default).
         seed: seeds the base initialization (None: the global torch generator).
     """
-    if base not in BASES:
-        raise ValueError(f"base={base!r} is not supported; allowed values: {', '.join(map(repr, BASES))}")
+    check_choice("base", base, BASES)
     if not alpha > 0:
         raise ValueError(f"alpha must be positive; got {alpha}")
     layers = weight_layers(model)

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
+from ._checks import check_choice
 from .graph import _evaluation
 
 NORMALIZATIONS = ("filter", "layer", "none")
@@ -52,11 +53,6 @@ _LINEAR_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _GRID_RTOL = 1e-6
 
 Directions = list[dict[str, torch.Tensor]]
-
-
-def _allowed(name: str, value: object, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name}={value!r} is not supported; allowed values: {', '.join(map(repr, allowed))}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -153,8 +149,8 @@ def random_directions(
         ValueError: for an unknown normalization or ignore, ``n < 1``, a negative seed, or a model without
             parameters.
     """
-    _allowed("normalization", normalization, NORMALIZATIONS)
-    _allowed("ignore", ignore, IGNORES)
+    check_choice("normalization", normalization, NORMALIZATIONS)
+    check_choice("ignore", ignore, IGNORES)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer (1 for a line, 2 for a plane); got {n!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -572,7 +568,7 @@ def local_minima(surface: Surface, border: str = "compare") -> int:
     Raises:
         ValueError: for an unknown border.
     """
-    _allowed("border", border, BORDERS)
+    check_choice("border", border, BORDERS)
     loss = _grid(surface)
     padded = np.pad(loss, 1, constant_values=np.inf)
     inner = tuple(slice(1, -1) for _ in range(loss.ndim))

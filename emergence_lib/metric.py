@@ -18,18 +18,34 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._checks import check_choice, check_threshold
 from .activity import REDUCES, THRESHOLD_MODES, activity
 from .graph import LAYERS, NodeGraph, effective_weight, node_graph, weight_layers
 from .paths import layer_path_counts, pow10, scaled_sum, to_float, to_log10
 
 THROUGH = ("any", "active")
-SETTINGS = ("threshold", "threshold_mode", "reduce", "layers", "through")
+CHOICES = {"threshold_mode": THRESHOLD_MODES, "reduce": REDUCES, "layers": LAYERS, "through": THROUGH}
+"""The settings of :func:`measure` chosen from a list, with their allowed values."""
+SETTINGS = ("threshold", *CHOICES)
 """The keyword arguments of :func:`measure` that choose the definition (the rest only choose what is returned)."""
 
 
-def _check_choice(name: str, value: object, allowed: Sequence[str]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name}={value!r} is not supported; allowed values: {', '.join(map(repr, allowed))}")
+def check_settings(**settings: object) -> None:
+    """Raise a ValueError naming the setting and its allowed values when one of :data:`SETTINGS` given here is
+    invalid; settings left out are not checked."""
+    unknown = sorted(set(settings) - set(SETTINGS))
+    if unknown:
+        raise ValueError(f"{unknown} not supported; allowed settings: {', '.join(SETTINGS)}")
+    if "threshold" in settings:
+        check_threshold(settings["threshold"])
+    for name, allowed in CHOICES.items():
+        if name in settings:
+            check_choice(name, settings[name], allowed)
+
+
+def settings_free(record: dict) -> dict:
+    """An :meth:`EmergenceResult.as_record` without the settings (for histories, whose columns are the figures)."""
+    return {k: v for k, v in record.items() if k not in SETTINGS}
 
 
 def _as_float_matrices(adjacency: Sequence[torch.Tensor], active: Sequence[torch.Tensor]) -> tuple[list, list]:
@@ -89,7 +105,7 @@ def path_emergence(
     Returns:
         The exact count as a float (``inf`` if it exceeds float64), or its ``log10``.
     """
-    _check_choice("through", through, THROUGH)
+    check_choice("through", through, THROUGH)
     mats, acts = _as_float_matrices(adjacency, active)
     inactive = [~a for a in acts]
     mant, expo = layer_path_counts(
@@ -241,10 +257,7 @@ def measure(
         threshold_mode: ``"absolute"`` or ``"layer_mean"`` (``threshold`` is then a multiple of each layer's mean
             activity; see :func:`~emergence_lib.activity`).
     """
-    _check_choice("reduce", reduce, REDUCES)
-    _check_choice("threshold_mode", threshold_mode, THRESHOLD_MODES)
-    _check_choice("layers", layers, LAYERS)
-    _check_choice("through", through, THROUGH)
+    check_settings(threshold=threshold, threshold_mode=threshold_mode, reduce=reduce, layers=layers, through=through)
     graph = node_graph(model, layers=layers)
     act = activity(
         model, probe, threshold=threshold, reduce=reduce, layers=layers, graph=graph, threshold_mode=threshold_mode

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 from torch import nn
 
+from ._checks import check_choice
+
 ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "elu": nn.ELU}
 
 # Standard VGG configurations: numbers are conv output channels, "M" a 2x2 max pooling.
@@ -23,8 +25,7 @@ VGG_INPUT = 32  # five poolings take 32x32 to 1x1; smaller images are zero-padde
 
 
 def _activation(name: str) -> nn.Module:
-    if name not in ACTIVATIONS:
-        raise ValueError(f"activation={name!r} is not supported; allowed values: {', '.join(map(repr, ACTIVATIONS))}")
+    check_choice("activation", name, ACTIVATIONS)
     return ACTIVATIONS[name]()
 
 
@@ -85,8 +86,7 @@ def vgg(
         activation: one of :data:`ACTIVATIONS`.
     """
     if isinstance(config, str):
-        if config not in VGG_CONFIGS:
-            raise ValueError(f"config={config!r} is not supported; allowed values: {', '.join(map(repr, VGG_CONFIGS))}")
+        check_choice("config", config, VGG_CONFIGS)
         config = VGG_CONFIGS[config]
     if width_multiplier <= 0:
         raise ValueError(f"width_multiplier must be positive; got {width_multiplier}")
@@ -171,4 +171,5 @@ def build_model(name: str, input_shape: Sequence[int], num_classes: int, **kwarg
     if name in ("vgg", "small_cnn"):
         build = vgg if name == "vgg" else small_cnn
         return build(in_channels=input_shape[0], input_size=input_shape[-1], num_classes=num_classes, **kwargs)
-    raise ValueError(f"model={name!r} is not supported; allowed values: {', '.join(map(repr, MODELS))}")
+    check_choice("model", name, MODELS)
+    raise AssertionError(f"model {name!r} is in MODELS but has no builder")

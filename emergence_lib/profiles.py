@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from ._checks import check_choice
 from .prune import PruneConfig
 from .runs import RunConfig
 from .train import TrainConfig
@@ -83,8 +84,7 @@ class Profile:
             prune: how to prune the network (:class:`~emergence_lib.prune.PruneConfig`); None for no pruning.
             train_changes: fields of :class:`~emergence_lib.train.TrainConfig` to change (e.g. ``lr=0.1``).
         """
-        if network not in NETWORKS:
-            raise ValueError(f"network={network!r} is not supported; allowed values: {', '.join(map(repr, NETWORKS))}")
+        check_choice("network", network, NETWORKS)
         if not width > 0:
             raise ValueError(f"width must be positive; got {width}")
         if network == "mlp":
@@ -153,6 +153,11 @@ PROFILES: dict[str, Profile] = {
 
 
 DRY_RUN = "-dry-run"
+
+
+def checks_only(name: str) -> bool:
+    """True for the profiles whose results decide nothing: ``smoke`` and every dry run (they check that code runs)."""
+    return name == "smoke" or name.endswith(DRY_RUN)
 
 
 def get_profile(name: str | Profile) -> Profile:

@@ -16,8 +16,6 @@ structured ones (:func:`nodes`, methods ``"activity"`` and ``"norm"``) remove wh
 
 from __future__ import annotations
 
-import numbers
-import operator
 import warnings
 from dataclasses import dataclass
 
@@ -26,9 +24,10 @@ import torch
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
+from ._checks import check_choice, check_fraction, check_integer
 from .activity import activity
-from .graph import effective_weight, node_graph, weight_layers, weight_norm
-from .train import Callback, TrainState, _emergence, evaluate
+from .graph import effective_weight, node_graph, weight_layers
+from .train import Callback, TrainState
 
 METHODS = ("magnitude", "random", "activity", "norm")
 """The pruning methods. ``"magnitude"`` and ``"random"`` prune single weights (unstructured), ``"activity"`` and
@@ -43,31 +42,6 @@ TIMINGS = ("init", "after", "iterative")
 """When :class:`Pruner` prunes. Before training, once after epoch ``at_epoch``, or in equal steps."""
 SPARSITIES = (0.0, 0.3, 0.5, 0.7, 0.9)
 """The book's pruning levels: unpruned, the paper's levels up to 70%, and 90% beyond them."""
-
-
-def _allowed(name: str, value: object, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name}={value!r} is not supported; allowed values: {', '.join(map(repr, allowed))}")
-
-
-def _fraction(name: str, value: object) -> float:
-    """``value`` as a float in [0, 1), or a ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
-        raise ValueError(f"{name} must be a number in [0, 1) (e.g. 0.7 for 70%); got {value!r}")
-    return float(value)
-
-
-def _integer(name: str, value: object, minimum: int) -> int:
-    """``value`` as a Python int >= ``minimum`` (numpy integers accepted), or a ValueError naming ``name``."""
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        number = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}") from None
-    if number < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    return number
 
 
 def prunable(model: nn.Module) -> list[tuple[nn.Module, str]]:
@@ -118,8 +92,8 @@ def magnitude(model: nn.Module, sparsity: float, scope: str = "global") -> None:
     Raises:
         ValueError: for a sparsity outside [0, 1) or an unknown scope.
     """
-    sparsity = _fraction("sparsity", sparsity)
-    _allowed("scope", scope, SCOPES)
+    sparsity = check_fraction("sparsity", sparsity)
+    check_choice("scope", scope, SCOPES)
     params = prunable(model)
     if scope == "global":
         amount = _to_prune(sparsity, [m for m, _ in params])
@@ -160,9 +134,9 @@ def random(model: nn.Module, sparsity: float, scope: str = "global", seed: int =
     Raises:
         ValueError: for a sparsity outside [0, 1), an unknown scope or a negative seed.
     """
-    sparsity = _fraction("sparsity", sparsity)
-    _allowed("scope", scope, SCOPES)
-    seed = _integer("seed", seed, 0)
+    sparsity = check_fraction("sparsity", sparsity)
+    check_choice("scope", scope, SCOPES)
+    seed = check_integer("seed", seed, 0)
     params = prunable(model)
     generator = torch.Generator().manual_seed(seed)
     scores = [torch.rand(m.weight.numel(), generator=generator).to(m.weight.device) for m, _ in params]
@@ -223,8 +197,8 @@ def nodes(
         ValueError: for a fraction outside [0, 1), an unknown criterion or layers value, or a missing probe.
         UnsupportedModelError: for a model the node graph cannot read.
     """
-    fraction = _fraction("fraction", fraction)
-    _allowed("criterion", criterion, CRITERIA)
+    fraction = check_fraction("fraction", fraction)
+    check_choice("criterion", criterion, CRITERIA)
     if criterion == "activity" and probe is None:
         raise ValueError('criterion="activity" ranks nodes by their activity on a probe batch: pass probe=')
     graph = node_graph(model, layers=layers)
@@ -307,13 +281,13 @@ class PruneConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _allowed("method", self.method, METHODS)
-        _allowed("scope", self.scope, SCOPES)
-        _allowed("when", self.when, TIMINGS)
+        check_choice("method", self.method, METHODS)
+        check_choice("scope", self.scope, SCOPES)
+        check_choice("when", self.when, TIMINGS)
         # Normalized so that equal configs have equal run keys (0 and 0.0 would hash differently).
-        object.__setattr__(self, "sparsity", _fraction("sparsity", self.sparsity))
+        object.__setattr__(self, "sparsity", check_fraction("sparsity", self.sparsity))
         for name, minimum in (("at_epoch", 0), ("every", 1), ("steps", 1), ("seed", 0)):
-            object.__setattr__(self, name, _integer(name, getattr(self, name), minimum))
+            object.__setattr__(self, name, check_integer(name, getattr(self, name), minimum))
         if self.when == "init" and self.at_epoch != 0:
             raise ValueError(f'when="init" prunes at epoch 0; got at_epoch={self.at_epoch} (use when="after")')
         if self.when != "iterative" and (self.steps, self.every) != (1, 1):
@@ -355,11 +329,10 @@ class Pruner(Callback):
 
     A step at epoch 0 runs before the epoch-0 record. A step at epoch ``t > 0`` runs at the end of epoch ``t``,
     and the record of epoch ``t`` then describes the pruned network: its test loss, test accuracy and
-    emergence are measured again after pruning (its ``train_loss`` and ``train_acc`` stay the averages over
+    emergence are measured after pruning (its ``train_loss`` and ``train_acc`` stay the averages over
     epoch ``t``'s batches, which trained the network before pruning). Every record gets a column ``sparsity``:
     the real fraction of zero weights (``module="all"`` of :func:`sparsity`). Structured methods rank nodes on
-    the data's probe batch and always prune the hidden layers. Give ``Pruner`` first among the callbacks, so
-    that the others see the record of the pruned network.
+    the data's probe batch and always prune the hidden layers.
 
     Args:
         config: what to prune, how much and when.
@@ -388,13 +361,10 @@ class Pruner(Callback):
             )
         self._prune(state, 0)
 
+    def on_epoch_trained(self, state: TrainState) -> None:
+        """Prune a step scheduled at the end of this epoch, before its record is measured."""
+        self._prune(state, state.epoch)
+
     def on_epoch_end(self, state: TrainState, record: dict) -> None:
-        """Prune a step scheduled at this epoch, measure the pruned network again, and add ``sparsity``."""
-        epoch = record["epoch"]
-        if epoch > 0 and self._prune(state, epoch):
-            data, device = state.data, state.device
-            x_test, y_test = data.x_test.to(device), data.y_test.to(device)
-            record["test_loss"], record["test_acc"] = evaluate(state.model, x_test, y_test)
-            record["weight_norm"] = weight_norm(state.model)
-            record.update(_emergence(state.model, data.probe.to(device), state.config))
+        """Add ``sparsity`` to every record."""
         record["sparsity"] = float(sparsity(state.model)["sparsity"].iloc[-1])

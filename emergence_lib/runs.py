@@ -29,6 +29,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
+from .data import data_root as _data_folder
 from .data import load_dataset, project_root
 from .init import emergence_promoting
 from .models import build_model
@@ -39,11 +40,7 @@ RESULTS_VERSION = 1
 """Bump when a change to the code alters stored results: every run key changes and runs are redone."""
 
 def _runs_root(root: str | Path | None) -> Path:
-    return project_root() / "data" / "runs" if root is None else Path(root)
-
-
-def _data_root(data_root: str | Path | None) -> Path:
-    return project_root() / "data" if data_root is None else Path(data_root)
+    return _data_folder() / "runs" if root is None else Path(root)
 
 
 def _results_root(root: str | Path | None) -> Path:
@@ -195,7 +192,7 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     try:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -242,7 +239,7 @@ def execute(
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"`` (not part of the key).
         progress: show the training progress bar.
     """
-    root, data_root = _runs_root(root), _data_root(data_root)
+    root, data_root = _runs_root(root), _data_folder(data_root)
     path = run_path(config, root)
     if is_done(config, root):
         return load_run(path)
@@ -256,7 +253,6 @@ def execute(
     model = build_model(config.model, data.input_shape, data.num_classes, **config.model_args)
     if config.init_alpha is not None:
         emergence_promoting(model, config.init_alpha, base="kaiming")  # drawn from the seeded stream above
-    # Variants come after the Pruner, which re-measures an epoch's record once it has pruned: all describe one network.
     callbacks = [] if config.prune is None else [Pruner(config.prune)]
     callbacks += [] if config.measures is None else [Measures(config.measures)]
     try:
@@ -310,7 +306,7 @@ def run_sweep(
     Returns:
         The stored runs, in the order of ``configs``.
     """
-    root, data_root = _runs_root(root).resolve(), _data_root(data_root).resolve()  # workers may start elsewhere
+    root, data_root = _runs_root(root).resolve(), _data_folder(data_root).resolve()  # workers may start elsewhere
     todo = [c for c in {c.key: c for c in configs}.values() if not is_done(c, root)]
     with progress_bar(total=len(todo), desc="runs", disable=not progress or not todo, leave=False) as bar:
         if n_jobs == 1 and backend is None:
@@ -374,15 +370,18 @@ def derived_results(
 
     Read from ``results/<profile>/<name>.csv`` when its ``key`` column holds exactly ``keys``; otherwise
     ``compute()`` (which must return a table with a ``key`` column) and, when ``publish`` (default: for the
-    ``paper`` profile), written there.
+    ``paper`` profile), written there. Prints one line saying which happened.
     """
     stored = load_results(name, profile, results_root)
     if stored is not None and set(stored["key"]) == set(keys):
-        print(f"{name}: read from {results_path(name, profile, results_root)}")
+        print(f"{name}: {len(set(keys))} runs read from {results_path(name, profile, results_root)}")
         return stored
     table = compute()
     if publish if publish is not None else profile == "paper":
-        print(f"{name}: computed and published to {export_results(table, name, profile, results_root)}")
+        path = export_results(table, name, profile, results_root)
+        print(f"{name}: {len(set(keys))} runs computed and published to {path}")
+    else:
+        print(f"{name}: {len(set(keys))} runs computed or reused from stored runs")
     return table
 
 
@@ -398,7 +397,7 @@ def experiment(
 
     Read from ``results/<profile>/<name>.csv`` when that file holds exactly these runs (so a published GPU
     result renders anywhere without retraining); otherwise computed with :func:`run_sweep` (reusing stored
-    runs) and, when ``publish``, written there. Prints one line saying which happened.
+    runs) and, when ``publish``, written there (:func:`derived_results` does the reading and publishing).
 
     Args:
         name: the experiment's name, the file's stem.
@@ -409,15 +408,7 @@ def experiment(
             produces once, to be committed).
         sweep_args: passed to :func:`run_sweep` (e.g. ``device``, ``n_jobs``).
     """
-    keys = {c.key for c in configs}
-    stored = load_results(name, profile, results_root)
-    if stored is not None and set(stored["key"]) == keys:
-        print(f"{name}: {len(keys)} runs read from {results_path(name, profile, results_root)}")
-        return stored
-    table = results_table(run_sweep(configs, **sweep_args))
-    if publish if publish is not None else profile == "paper":
-        path = export_results(table, name, profile, results_root)
-        print(f"{name}: {len(keys)} runs computed and published to {path}")
-    else:
-        print(f"{name}: {len(keys)} runs computed or reused from stored runs")
-    return table
+    return derived_results(
+        name, profile, [c.key for c in configs], lambda: results_table(run_sweep(configs, **sweep_args)),
+        results_root, publish,
+    )  # fmt: skip

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from ._checks import check_choice
 from .claims import STATEMENTS, VERDICT_COLUMNS
-from .data import project_root
-from .runs import atomic_write_text, export_results, load_results
+from .data import data_root
+from .runs import export_results, load_results, results_path
 
 CHAPTERS = ("feedforward", "convolutional", "pruning", "landscape", "initialization")
 """The chapters whose verdicts the scorecard collects, in reading order."""
@@ -40,15 +41,13 @@ result was seen; every other experiment's verdict is in the full table beside it
 NOT_COMPUTED = "not computed"
 
 
+def _verdicts_root(root: str | Path | None) -> Path:
+    return data_root(root) / "verdicts"
+
+
 def verdicts_path(chapter: str, profile: str, root: str | Path | None = None) -> Path:
-    """``data/verdicts/<profile>/<chapter>.csv`` under the project root (or ``root``)."""
-    base = project_root() / "data" if root is None else Path(root)
-    return base / "verdicts" / profile / f"{chapter}.csv"
-
-
-def _check_chapter(chapter: str) -> None:
-    if chapter not in CHAPTERS:
-        raise ValueError(f"chapter={chapter!r} is not supported; allowed values: {', '.join(map(repr, CHAPTERS))}")
+    """``data/verdicts/<profile>/<chapter>.csv`` under the project root (or under ``root``)."""
+    return results_path(chapter, profile, _verdicts_root(root))
 
 
 def record(
@@ -70,15 +69,14 @@ def record(
         root: the folder holding ``verdicts/`` (default: ``data/`` under the project root).
         results_root: the published-results folder (default: ``results/``).
     """
-    _check_chapter(chapter)
+    check_choice("chapter", chapter, CHAPTERS)
     missing = [c for c in VERDICT_COLUMNS if c not in verdicts]
     if missing:
         raise ValueError(f"verdicts lack the columns {missing}; build them with claims.verdict_rows")
     stored = verdicts[list(VERDICT_COLUMNS)].assign(
         chapter=chapter, profile=profile, computed=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     )
-    path = verdicts_path(chapter, profile, root)
-    atomic_write_text(path, stored.to_csv(index=False, na_rep="NaN"))
+    path = export_results(stored, chapter, profile, _verdicts_root(root))
     if profile == PUBLISHED:
         export_results(stored, f"verdicts-{chapter}", PUBLISHED, results_root)
     return path
@@ -92,9 +90,8 @@ def load_verdicts(
     frames = []
     for chapter in CHAPTERS:
         table = load_results(f"verdicts-{chapter}", PUBLISHED, results_root)
-        path = verdicts_path(chapter, profile, root)
-        if table is None and path.exists():
-            table = pd.read_csv(path, keep_default_na=False, na_values=["NaN"])
+        if table is None:
+            table = load_results(chapter, profile, _verdicts_root(root))
         if table is not None:
             frames.append(table)
     columns = [*VERDICT_COLUMNS, "chapter", "profile", "computed"]

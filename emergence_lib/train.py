@@ -18,9 +18,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .activity import REDUCES, THRESHOLD_MODES
-from .graph import LAYERS, weight_norm
-from .metric import SETTINGS, THROUGH, measure
+from ._checks import check_choice
+from .graph import weight_norm
+from .metric import check_settings, measure, settings_free
 
 OPTIMIZERS = ("sgd", "adam")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -57,14 +57,8 @@ class TrainConfig:
     through: str = "any"
 
     def __post_init__(self) -> None:
-        for name, value, allowed in (
-            ("optimizer", self.optimizer, OPTIMIZERS),
-            ("reduce", self.reduce, REDUCES),
-            ("layers", self.layers, LAYERS),
-            ("through", self.through, THROUGH),
-        ):
-            if value not in allowed:
-                raise ValueError(f"{name}={value!r} is not supported; allowed values: {', '.join(map(repr, allowed))}")
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_settings(threshold=self.threshold, reduce=self.reduce, layers=self.layers, through=self.through)
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < (0 if name == "epochs" else 1):
                 raise ValueError(f"{name} must be a positive integer; got {getattr(self, name)}")
@@ -102,6 +96,10 @@ class Callback:
     def on_epoch_begin(self, state: TrainState) -> None:
         """Before each training epoch (``state.epoch`` is the epoch about to run, from 1)."""
 
+    def on_epoch_trained(self, state: TrainState) -> None:
+        """After each training epoch's batches, before its record is measured (e.g. prune at the end of an epoch:
+        the record then describes the pruned network)."""
+
     def on_epoch_end(self, state: TrainState, record: dict) -> None:
         """After each epoch's record is made, epoch 0 included; may add entries to ``record``."""
 
@@ -123,8 +121,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``"auto"`` picks CUDA, then Apple MPS, then the CPU."""
     if isinstance(device, torch.device):
         return device
-    if device not in DEVICES and not str(device).startswith("cuda:"):
-        raise ValueError(f"device={device!r} is not supported; allowed values: {', '.join(map(repr, DEVICES))}")
+    if not str(device).startswith("cuda:"):
+        check_choice("device", device, DEVICES)
     if device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -164,7 +162,7 @@ def _emergence(model: nn.Module, probe: torch.Tensor, config: TrainConfig) -> di
     result = measure(
         model, probe, threshold=config.threshold, reduce=config.reduce, layers=config.layers, through=config.through
     )
-    record = {k: v for k, v in result.as_record().items() if k not in SETTINGS}
+    record = settings_free(result.as_record())
     record["measure_seconds"] = time.perf_counter() - start
     return record
 
@@ -250,6 +248,8 @@ def train(
                 f"the {len(state.records)} epochs recorded before are in .history",
                 pd.DataFrame(state.records),
             )
+        for cb in callbacks:
+            cb.on_epoch_trained(state)
         finish({"epoch": epoch, "train_loss": train_loss, "train_acc": float(correct) / max(seen, 1), "seconds": seconds})
         bar.set_postfix(test_acc=f"{state.records[-1]['test_acc']:.3f}")
     for cb in callbacks:
@@ -275,7 +275,7 @@ class Measures(Callback):
         probe = state.data.probe.to(state.device)
         for label, settings in self.variants.items():
             result = measure(state.model, probe, **settings)
-            record.update({f"{label}/{k}": v for k, v in result.as_record().items() if k not in SETTINGS})
+            record.update({f"{label}/{k}": v for k, v in settings_free(result.as_record()).items()})
 
 
 def check_variants(variants: dict[str, dict]) -> dict[str, dict]:
@@ -285,19 +285,10 @@ def check_variants(variants: dict[str, dict]) -> dict[str, dict]:
     for label, settings in variants.items():
         if not isinstance(label, str) or not label or "/" in label:
             raise ValueError(f"variant label {label!r} must be a non-empty string without '/'")
-        unknown = set(settings) - set(SETTINGS) if isinstance(settings, dict) else {settings}
-        if unknown:
-            raise ValueError(
-                f"variant {label!r}: {sorted(map(str, unknown))} not supported; allowed settings: {', '.join(SETTINGS)}"
-            )
-        choices = {"reduce": REDUCES, "layers": LAYERS, "through": THROUGH, "threshold_mode": THRESHOLD_MODES}
-        for name, allowed in choices.items():
-            if name in settings and settings[name] not in allowed:
-                raise ValueError(
-                    f"variant {label!r}: {name}={settings[name]!r} is not supported; allowed values: "
-                    f"{', '.join(map(repr, allowed))}"
-                )
-        threshold = settings.get("threshold", 0.05)
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold < math.inf:
-            raise ValueError(f"variant {label!r}: threshold must be a finite number >= 0; got {threshold!r}")
+        if not isinstance(settings, dict):
+            raise ValueError(f"variant {label!r}: settings must be a dict of measure() settings; got {settings!r}")
+        try:
+            check_settings(**settings)
+        except ValueError as error:
+            raise ValueError(f"variant {label!r}: {error}") from None
     return variants

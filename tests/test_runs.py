@@ -236,7 +236,7 @@ def test_profiles_table() -> None:
 
 def test_default_folders_follow_emergence_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The book runs chapters in a build folder and points them at the repository with $EMERGENCE_ROOT."""
-    assert book.PROJECT_ROOT_VARIABLE == data.ROOT_VARIABLE  # book.py spells it out to avoid importing torch
+    assert book.PROJECT_ROOT_VARIABLE == data.ROOT_VARIABLE  # the executor sets the variable the library reads
     monkeypatch.setenv(data.ROOT_VARIABLE, str(tmp_path))
     run = el.execute(config(), progress=False)
     assert run.path == tmp_path / "data" / "runs" / config().key
