@@ -44,16 +44,19 @@ class Activity:
 
 
 @contextlib.contextmanager
-def capture(model: nn.Module, names: list[str]) -> Iterator[dict[str, torch.Tensor]]:
+def capture(model: nn.Module, names: list[str]) -> Iterator[dict[str, list[torch.Tensor]]]:
     """Record the outputs of the named submodules, averaged over spatial positions, as ``(B, nodes)``.
 
-    Forward hooks are removed when the block ends, also on error.
+    ``outputs[name][i]`` is the output of the ``i``-th call of the module (one module may be called at several
+    depths). Outputs are copies, so a later in-place module cannot change them. Forward hooks are removed when
+    the block ends, also on error.
     """
-    outputs: dict[str, torch.Tensor] = {}
+    outputs: dict[str, list[torch.Tensor]] = {name: [] for name in names}
 
     def hook(name: str):
         def record(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
-            outputs[name] = output.detach().flatten(2).mean(dim=2) if output.dim() > 2 else output.detach()
+            out = output.detach()
+            outputs[name].append(out.flatten(2).mean(dim=2) if out.dim() > 2 else out.clone())
 
         return record
 
@@ -120,7 +123,7 @@ def activity(
         model(probe.to(device))
     values = []
     for layer in graph.layers:
-        per_sample = outputs[layer.probe][:, layer.kept.to(device)]
+        per_sample = outputs[layer.probe][layer.probe_call][:, layer.kept.to(device)]
         if reduce == "mean":
             values.append(per_sample.mean(dim=0))
         elif reduce == "any":

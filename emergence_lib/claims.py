@@ -12,6 +12,7 @@ and epoch; a run is identified by its ``key`` column).
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -437,20 +438,47 @@ def emergence_claims(table: pd.DataFrame, paper: pd.DataFrame) -> list[Effect]:
 SHOWN_COLUMNS = ("experiment", "claim", "estimate", "low", "high", "n", "unit", "verdict", "fallback")
 """The columns of a verdicts table a chapter displays."""
 
-VERDICT_COLUMNS = ("experiment", "claim", "statement", "definition", "estimate", "low", "high", "null", "direction",
-                   "n", "unit", "verdict", "seeds", "data used", "fallback")  # fmt: skip
+VERDICT_COLUMNS = ("experiment", "setting", "claim", "statement", "definition", "estimate", "low", "high", "null",
+                   "direction", "n", "unit", "verdict", "seeds", "data used", "fallback")  # fmt: skip
 """The columns of a verdicts table (:func:`verdict_rows`), which chapters show and the scorecard collects."""
 
 
-def verdict_rows(effects: Sequence[Effect], experiment: str, table: pd.DataFrame) -> list[dict]:
-    """One row per effect for a verdicts table: the experiment's label, the effect, and from ``table`` (the runs
-    behind the effects) the number of seeds, the data really used and whether it was fallback data."""
+def experiment_label(setting: str, table: pd.DataFrame) -> str:
+    """``setting`` (e.g. ``"CNN on cifar10"``) with every dataset the runs of ``table`` did not really use replaced
+    by the data they used (``"CNN on mnist_subset (stand-in for cifar10)"``), from the columns ``dataset`` and
+    ``data_used``; a fallback table without them is marked ``"(stand-in data)"``.
+
+    Example:
+        >>> runs = pd.DataFrame({"dataset": ["cifar10"], "data_used": ["mnist_subset"], "fallback": [True]})
+        >>> experiment_label("CNN on cifar10", runs)
+        'CNN on mnist_subset (stand-in for cifar10)'
+    """
+    if not {"dataset", "data_used"} <= set(table):
+        return f"{setting} (stand-in data)" if bool(table["fallback"].any()) else setting
+    stand_ins = {asked: used for asked, used in zip(table["dataset"], table["data_used"]) if asked != used}
+    if not stand_ins:
+        return setting
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, stand_ins)) + r")\b")
+    return pattern.sub(lambda m: f"{stand_ins[m.group(1)]} (stand-in for {m.group(1)})", setting)
+
+
+def verdict_rows(effects: Sequence[Effect], setting: str, table: pd.DataFrame) -> list[dict]:
+    """One row per effect for a verdicts table: the experiment, the effect, and from ``table`` (the runs behind the
+    effects) the number of seeds, the data really used and whether it was fallback data.
+
+    Args:
+        effects: the measured claims.
+        setting: the experiment as asked, e.g. ``"MLP on mnist"`` (the scorecard finds its rows by it); the
+            ``experiment`` column names the data really used instead (:func:`experiment_label`).
+        table: the runs behind the effects (:func:`~emergence_lib.runs.results_table` rows).
+    """
     seed = next((c for c in ("train.seed", "seed") if c in table), None)
     seeds = int(table[seed].nunique()) if seed else None
     sources = sorted(set(table["data_source"]))
     fallback = bool(table["fallback"].any())
-    return [{"experiment": experiment, **e.as_row(), "seeds": seeds, "data used": "; ".join(sources),
-             "fallback": fallback} for e in effects]  # fmt: skip
+    experiment = experiment_label(setting, table)
+    return [{"experiment": experiment, "setting": setting, **e.as_row(), "seeds": seeds,
+             "data used": "; ".join(sources), "fallback": fallback} for e in effects]  # fmt: skip
 
 
 def _effect(row: pd.Series) -> Effect:

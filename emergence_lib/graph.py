@@ -60,6 +60,8 @@ class NodeLayer:
         kept: sorted indices of the nodes kept in the graph (isolated nodes are removed).
         probe: qualified name of the module whose output is the nodes' activity: the first activation module
             after the layer, or the layer itself when no activation follows (an output layer's logits).
+        probe_call: which call of ``probe`` in the forward pass (0 for the first): a model may call one
+            activation module at several depths, as torchvision's ResNet blocks do.
     """
 
     name: str
@@ -67,6 +69,7 @@ class NodeLayer:
     width: int
     kept: torch.Tensor
     probe: str
+    probe_call: int = 0
 
 
 @dataclass(frozen=True)
@@ -252,13 +255,18 @@ def node_graph(model: nn.Module, example_input: torch.Tensor | None = None, laye
         with _evaluation(model):
             model(example_input.to(next(model.parameters()).device))
 
-    # Weight layers with the module where their activity is read.
-    found: list[tuple[str, nn.Module, str | None]] = []
+    # Weight layers with the module (and which of its calls) where their activity is read.
+    found: list[tuple[str, nn.Module, tuple[str, int] | None]] = []
+    calls: dict[str, int] = {}
     for name, module in chain:
+        call = calls[name] = calls.get(name, -1) + 1
         if isinstance(module, WEIGHT_MODULES):
             found.append((name, module, None))
+            weight_call = call
         elif isinstance(module, ACTIVATION_MODULES) and found and found[-1][2] is None:
-            found[-1] = (found[-1][0], found[-1][1], name)
+            found[-1] = (found[-1][0], found[-1][1], (name, call))
+    if found and found[-1][2] is None:  # the output layer's logits: read at the layer itself
+        found[-1] = (found[-1][0], found[-1][1], (found[-1][0], weight_call))
     if not found:
         raise ValueError(f"{type(model).__name__} has no Linear or Conv2d layer. Supported: {SUPPORTED}")
     for (name, _, probe), (after, _, _) in zip(found, found[1:]):
@@ -292,7 +300,8 @@ def node_graph(model: nn.Module, example_input: torch.Tensor | None = None, laye
             kind="conv" if isinstance(found[k][1], nn.Conv2d) else "linear",
             width=edges[k].shape[0],
             kept=kept[k],
-            probe=found[k][2] or found[k][0],
+            probe=found[k][2][0],
+            probe_call=found[k][2][1],
         )
         for k in counted
     ]

@@ -21,7 +21,7 @@ VGG_CONFIGS: dict[str, list[int | str]] = {
     "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
     "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
 }
-VGG_INPUT = 32  # five poolings take 32x32 to 1x1; smaller images are zero-padded up to it
+VGG_INPUT = 32  # five poolings take 32x32 to 1x1; smaller images are padded up to it with the background
 
 
 def _activation(name: str) -> nn.Module:
@@ -74,16 +74,25 @@ def vgg(
     width_multiplier: float = 1.0,
     batch_norm: bool = True,
     activation: str = "relu",
+    pad_value: float | Sequence[float] = 0.0,
 ) -> nn.Sequential:
     """A VGG network for small images (CIFAR-style: five poolings to 1x1, then a two-layer classifier).
 
     Args:
         config: ``"vgg11"``, ``"vgg16"``, ``"vgg19"`` or a custom list of channel counts and ``"M"`` poolings.
         in_channels, num_classes: image channels and classes.
-        input_size: image side; images smaller than 32 (e.g. 28x28 MNIST) are zero-padded to 32x32.
+        input_size: image side; images smaller than 32 (e.g. 28x28 MNIST) are padded to 32x32 with ``pad_value``.
         width_multiplier: scales every layer's channel count (0.25 gives a CPU-sized VGG).
         batch_norm: add ``BatchNorm2d`` after each convolution.
         activation: one of :data:`ACTIVATIONS`.
+        pad_value: the value of the padded border: the background of the images as the network sees them, i.e.
+            a black pixel after standardization (:attr:`~emergence_lib.data.Dataset.background`), not 0, which
+            is the mean intensity. One value, or one per channel (they must then be equal).
+
+    Example:
+        >>> model = vgg("vgg11", in_channels=1, input_size=28, width_multiplier=0.0625, pad_value=-0.42)
+        >>> model[0]
+        ConstantPad2d(padding=(2, 2, 2, 2), value=-0.42)
     """
     if isinstance(config, str):
         check_choice("config", config, VGG_CONFIGS)
@@ -95,7 +104,7 @@ def vgg(
     layers: list[nn.Module] = []
     if input_size < VGG_INPUT:
         left = (VGG_INPUT - input_size) // 2
-        layers.append(nn.ZeroPad2d((left, VGG_INPUT - input_size - left) * 2))
+        layers.append(nn.ConstantPad2d((left, VGG_INPUT - input_size - left) * 2, _one_value(pad_value)))
     channels, side = in_channels, VGG_INPUT
     for item in config:
         if item == "M":
@@ -115,6 +124,17 @@ def vgg(
     model = nn.Sequential(*layers)
     _vgg_init(model)
     return model
+
+
+def _one_value(pad_value: float | Sequence[float]) -> float:
+    """The padding value as one float: ``ConstantPad2d`` pads every channel alike."""
+    values = {float(v) for v in pad_value} if isinstance(pad_value, Sequence) else {float(pad_value)}
+    if len(values) != 1:
+        raise ValueError(
+            f"pad_value must be one value (or equal values per channel); got {pad_value}: images with channels of "
+            "different backgrounds cannot be padded by ConstantPad2d; use input_size=32 images instead"
+        )
+    return values.pop()
 
 
 def _vgg_init(model: nn.Module) -> None:
@@ -156,18 +176,28 @@ def small_cnn(
 MODELS = ("mlp", "vgg", "small_cnn")
 
 
-def build_model(name: str, input_shape: Sequence[int], num_classes: int, **kwargs) -> nn.Sequential:
+def build_model(
+    name: str,
+    input_shape: Sequence[int],
+    num_classes: int,
+    background: Sequence[float] | None = None,
+    **kwargs,
+) -> nn.Sequential:
     """Build a model by name for data of the given shape.
 
     Args:
         name: ``"mlp"`` (keyword ``hidden``: the hidden widths), ``"vgg"`` or ``"small_cnn"``.
         input_shape: ``(channels, height, width)`` of one sample.
         num_classes: number of output logits.
+        background: per channel, the value of a black pixel in the standardized inputs
+            (:attr:`~emergence_lib.data.Dataset.background`); a VGG pads small images with it. None pads with 0.
         kwargs: the remaining arguments of :func:`mlp`, :func:`vgg` or :func:`small_cnn`.
     """
     if name == "mlp":
         hidden = tuple(kwargs.pop("hidden", (512, 256, 128)))
         return mlp((math.prod(input_shape), *hidden, num_classes), **kwargs)
+    if name == "vgg" and background:  # None or () (statistics unknown): zero padding
+        kwargs = {"pad_value": tuple(background), **kwargs}
     if name in ("vgg", "small_cnn"):
         build = vgg if name == "vgg" else small_cnn
         return build(in_channels=input_shape[0], input_size=input_shape[-1], num_classes=num_classes, **kwargs)

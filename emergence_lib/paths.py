@@ -59,6 +59,9 @@ def layer_path_counts(
     for k, b in enumerate(adjacency, start=1):
         if through is not None:
             s = s * through[k - 1]
+        # A column whose counts are all zero (a blocked layer, an empty adjacency) carries no scale: restart it
+        # at 2**0, or the new starts below would be scaled by a stale power of two and underflow.
+        e = torch.where((s != 0).any(dim=0), e, torch.zeros_like(e))
         # Bring S_{k-1} (scale 2**e) and the new starts (scale 2**0) to a common scale 2**c.
         c = e.clamp(min=0)
         v = torch.ldexp(s, (e - c).to(s.dtype)) + torch.ldexp(starts[k - 1], (-c).to(s.dtype))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from fractions import Fraction
 
 from ._checks import check_choice
 from .prune import PruneConfig
@@ -64,6 +65,22 @@ class Profile:
             self, name=f"{self.name}{DRY_RUN}", seeds=1, epochs=1, max_batches=2,
             train_size=128, test_size=128, probe_size=32, grid=5, landscape_samples=64,
         )  # fmt: skip
+
+    def describe_cnn(self) -> str:
+        """The profile's convolutional network in words, for chapters to glue (never typed).
+
+        Example:
+            >>> get_profile("default").describe_cnn()
+            'a VGG-11 with 1/16 of the channels'
+        """
+        model, args = self.cnn
+        if model == "vgg":
+            config = args.get("config", "vgg11")
+            name = config.upper().replace("VGG", "VGG-") if isinstance(config, str) else "VGG"
+            share = Fraction(args.get("width_multiplier", 1.0)).limit_denominator(1000)
+            return f"a {name}" + ("" if share == 1 else f" with {share} of the channels")
+        width = args.get("width", 16)
+        return f"a two-block CNN ({width} and {2 * width} channels)"
 
     def run_config(
         self,

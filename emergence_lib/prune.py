@@ -19,6 +19,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -268,7 +269,8 @@ class PruneConfig:
         at_epoch: the pruning epoch of ``"after"`` and the first one of ``"iterative"`` (0 for ``"init"``).
         every: epochs between the steps of ``"iterative"`` (1 otherwise).
         steps: number of steps of ``"iterative"`` (1 otherwise).
-        seed: seeds ``"random"`` pruning.
+        seed: seeds ``"random"`` pruning; None (the default) derives it from the training seed
+            (:func:`mask_seed`), so runs of different seeds get different random masks.
     """
 
     method: str = "magnitude"
@@ -278,7 +280,7 @@ class PruneConfig:
     at_epoch: int = 0
     every: int = 1
     steps: int = 1
-    seed: int = 0
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         check_choice("method", self.method, METHODS)
@@ -287,7 +289,8 @@ class PruneConfig:
         # Normalized so that equal configs have equal run keys (0 and 0.0 would hash differently).
         object.__setattr__(self, "sparsity", check_fraction("sparsity", self.sparsity))
         for name, minimum in (("at_epoch", 0), ("every", 1), ("steps", 1), ("seed", 0)):
-            object.__setattr__(self, name, check_integer(name, getattr(self, name), minimum))
+            if name != "seed" or self.seed is not None:
+                object.__setattr__(self, name, check_integer(name, getattr(self, name), minimum))
         if self.when == "init" and self.at_epoch != 0:
             raise ValueError(f'when="init" prunes at epoch 0; got at_epoch={self.at_epoch} (use when="after")')
         if self.when != "iterative" and (self.steps, self.every) != (1, 1):
@@ -304,8 +307,30 @@ class PruneConfig:
         return [(self.at_epoch + k * self.every, target) for k, target in enumerate(targets)]
 
 
+MASK_STREAM = 1
+"""Random-number stream of derived mask seeds (:func:`mask_seed`), apart from the initialization's."""
+
+
+def mask_seed(train_seed: int) -> int:
+    """The seed of a random mask when :attr:`PruneConfig.seed` is None, derived from the training seed.
+
+    Not the training seed itself: that seed also draws the initial weights, and scores drawn from the same
+    stream would be the initial weights in disguise (a "random" mask removing the most negative weights).
+
+    Example:
+        >>> mask_seed(0) == mask_seed(0) != mask_seed(1)
+        True
+    """
+    train_seed = check_integer("train_seed", train_seed, 0)
+    return int(np.random.SeedSequence((train_seed, MASK_STREAM)).generate_state(1)[0])
+
+
 def apply(
-    model: nn.Module, config: PruneConfig, probe: torch.Tensor | None = None, sparsity: float | None = None
+    model: nn.Module,
+    config: PruneConfig,
+    probe: torch.Tensor | None = None,
+    sparsity: float | None = None,
+    train_seed: int = 0,
 ) -> None:
     """Prune ``model`` once with ``config``'s method and scope (its timing is :class:`Pruner`'s business).
 
@@ -314,12 +339,14 @@ def apply(
         config: the method, scope and seed.
         probe: the batch for ``method="activity"``.
         sparsity: the target (default ``config.sparsity``); :class:`Pruner` passes the targets of its steps.
+        train_seed: the training seed, from which a random mask's seed is derived when ``config.seed`` is None.
     """
     target = config.sparsity if sparsity is None else sparsity
     if config.method == "magnitude":
         magnitude(model, target, scope=config.scope)
     elif config.method == "random":
-        random(model, target, scope=config.scope, seed=config.seed)
+        seed = mask_seed(train_seed) if config.seed is None else config.seed
+        random(model, target, scope=config.scope, seed=seed)
     else:
         nodes(model, target, criterion=config.method, probe=probe)
 
@@ -329,8 +356,9 @@ class Pruner(Callback):
 
     A step at epoch 0 runs before the epoch-0 record. A step at epoch ``t > 0`` runs at the end of epoch ``t``,
     and the record of epoch ``t`` then describes the pruned network: its test loss, test accuracy and
-    emergence are measured after pruning (its ``train_loss`` and ``train_acc`` stay the averages over
-    epoch ``t``'s batches, which trained the network before pruning). Every record gets a column ``sparsity``:
+    emergence are measured after pruning, and so are ``train_loss`` and ``train_acc`` (only the running
+    averages ``*_running`` describe epoch ``t``'s batches, which trained the network before pruning). Every
+    record gets a column ``sparsity``:
     the real fraction of zero weights (``module="all"`` of :func:`sparsity`). Structured methods rank nodes on
     the data's probe batch and always prune the hidden layers.
 
@@ -348,7 +376,7 @@ class Pruner(Callback):
         if epoch not in self._targets:
             return False
         probe = state.data.probe.to(state.device) if self.config.method == "activity" else None
-        apply(state.model, self.config, probe=probe, sparsity=self._targets[epoch])
+        apply(state.model, self.config, probe=probe, sparsity=self._targets[epoch], train_seed=state.config.seed)
         return True
 
     def on_train_begin(self, state: TrainState) -> None:

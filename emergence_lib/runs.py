@@ -36,7 +36,7 @@ from .models import build_model
 from .prune import PruneConfig, Pruner
 from .train import Measures, TrainConfig, TrainingDiverged, check_variants, progress_bar, resolve_device, train
 
-RESULTS_VERSION = 1
+RESULTS_VERSION = 2
 """Bump when a change to the code alters stored results: every run key changes and runs are redone."""
 
 def _runs_root(root: str | Path | None) -> Path:
@@ -131,8 +131,9 @@ class Run:
         """The trained model, rebuilt from the config, with its pruning masks re-applied."""
         torch.manual_seed(self.config.train.seed)
         model = build_model(
-            self.config.model, self.environment["input_shape"], self.environment["num_classes"], **self.config.model_args
-        )
+            self.config.model, self.environment["input_shape"], self.environment["num_classes"],
+            background=self.environment.get("background"), **self.config.model_args,
+        )  # fmt: skip
         state = self.state_dict()
         for key in state:
             if key.endswith("_mask"):
@@ -216,9 +217,11 @@ def _environment(data, device: torch.device) -> dict:
         "platform": platform.platform(),
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type,
         "data_source": data.source,
+        "data_used": data.used,
         "fallback": bool(data.fallback),
         "input_shape": list(data.input_shape),
         "num_classes": int(data.num_classes),
+        "background": list(data.background),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
@@ -250,7 +253,9 @@ def execute(
         config.dataset, str(data_root), config.train_size, config.test_size, config.probe_size, config.data_seed, str(device)
     )
     torch.manual_seed(config.train.seed)
-    model = build_model(config.model, data.input_shape, data.num_classes, **config.model_args)
+    model = build_model(
+        config.model, data.input_shape, data.num_classes, background=data.background, **config.model_args
+    )
     if config.init_alpha is not None:
         emergence_promoting(model, config.init_alpha, base="kaiming")  # drawn from the seeded stream above
     callbacks = [] if config.prune is None else [Pruner(config.prune)]
@@ -330,8 +335,11 @@ def results_table(runs: Sequence[Run]) -> pd.DataFrame:
     for run in runs:
         config = pd.json_normalize(run.config.to_dict(), sep=".").iloc[0].to_dict()
         config = {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in config.items()}
-        extra = {"key": run.config.key, "data_source": run.environment["data_source"],
-                 "fallback": run.environment["fallback"], **config}  # fmt: skip
+        env = run.environment
+        extra = {"key": run.config.key, "data_source": env["data_source"], "fallback": env["fallback"],
+                 # runs stored before "data_used" existed fell back to the only stand-in there is
+                 "data_used": env.get("data_used", "mnist_subset" if env["fallback"] else run.config.dataset),
+                 **config}  # fmt: skip
         # One concat rather than a column at a time: histories with measurement variants have many columns.
         frames.append(pd.concat([run.history, pd.DataFrame(extra, index=run.history.index)], axis=1))
     return pd.concat(frames, ignore_index=True)

@@ -36,6 +36,9 @@ class TrainConfig:
         lr, momentum, weight_decay, batch_size: as usual.
         seed: seeds dropout and the order of the batches (the model's initialization is seeded where it is built).
         max_batches: stop each epoch after this many batches (dry runs); None for full epochs.
+        train_eval_size: training samples on which ``train_acc`` and ``train_loss`` are evaluated (eval mode)
+            after every epoch and before the first: a fixed subset, the same for every run of a dataset (all of
+            them when the training set is smaller).
         amp: bfloat16 autocast on CUDA (ignored elsewhere).
         track_emergence: measure emergence on the probe batch after every epoch (and before the first).
         threshold, reduce, layers, through: settings of :func:`~emergence_lib.measure`.
@@ -49,6 +52,7 @@ class TrainConfig:
     batch_size: int = 128
     seed: int = 0
     max_batches: int | None = None
+    train_eval_size: int = 2048
     amp: bool = False
     track_emergence: bool = True
     threshold: float = 0.05
@@ -59,7 +63,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_settings(threshold=self.threshold, reduce=self.reduce, layers=self.layers, through=self.through)
-        for name in ("epochs", "batch_size"):
+        for name in ("epochs", "batch_size", "train_eval_size"):
             if getattr(self, name) < (0 if name == "epochs" else 1):
                 raise ValueError(f"{name} must be a positive integer; got {getattr(self, name)}")
         if not self.lr > 0:
@@ -155,6 +159,22 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     return float(loss) / len(x), float(correct) / len(x)
 
 
+TRAIN_EVAL_SEED = 0
+"""Seeds the choice of the fixed training subset of ``train_acc`` (not the training seed: every run of a dataset
+is evaluated on the same samples)."""
+
+
+def train_eval_indices(n_train: int, size: int) -> torch.Tensor:
+    """Indices of the fixed training subset on which ``train_acc`` is evaluated (see :attr:`TrainConfig.train_eval_size`).
+
+    Example:
+        >>> train_eval_indices(10, 4).tolist() == train_eval_indices(10, 4).tolist()
+        True
+    """
+    order = torch.randperm(n_train, generator=torch.Generator().manual_seed(TRAIN_EVAL_SEED))
+    return order[: min(size, n_train)].sort().values
+
+
 def _emergence(model: nn.Module, probe: torch.Tensor, config: TrainConfig) -> dict:
     if not config.track_emergence:
         return {}
@@ -178,9 +198,11 @@ def train(
     """Train ``model`` on ``data`` and return its per-epoch history.
 
     Row 0 describes the model before training; row ``t`` the model after epoch ``t``. Columns: ``epoch``,
-    ``train_loss`` and ``train_acc`` (running averages over the epoch's batches; at epoch 0 evaluated on the
-    training set), ``test_loss``, ``test_acc``, ``seconds`` (training time of the epoch), ``weight_norm`` (of all Linear and
-    Conv2d weights, after masks) and, when
+    ``train_loss`` and ``train_acc`` (one estimator at every epoch, 0 included: eval mode, on the fixed training
+    subset of :func:`train_eval_indices`), ``train_loss_running`` and ``train_acc_running`` (averages over the
+    epoch's batches in training mode, dropout on, while the weights change; NaN at epoch 0), ``test_loss``,
+    ``test_acc``, ``seconds`` (training time of the epoch), ``weight_norm`` (of all Linear and Conv2d weights,
+    after masks) and, when
     ``config.track_emergence``, the emergence figures of :meth:`~emergence_lib.EmergenceResult.as_record` on
     ``data.probe`` (absolute, log10, relative, fraction, balanced, active and size per counted layer).
 
@@ -200,6 +222,8 @@ def train(
     model.to(device)
     x_train, y_train = data.x_train.to(device), data.y_train.to(device)
     x_test, y_test, probe = data.x_test.to(device), data.y_test.to(device), data.probe.to(device)
+    fixed = train_eval_indices(len(x_train), config.train_eval_size).to(device)
+    x_fixed, y_fixed = x_train[fixed], y_train[fixed]
     torch.manual_seed(config.seed)  # dropout masks
     order = torch.Generator().manual_seed(config.seed)  # batch order, drawn on the CPU for reproducibility
     autocast = config.amp and device.type == "cuda"
@@ -207,16 +231,19 @@ def train(
     for cb in callbacks:
         cb.on_train_begin(state)
 
-    def finish(record: dict) -> None:
+    def finish(epoch: int, running: tuple[float, float], seconds: float) -> None:
+        record: dict = {"epoch": epoch}
+        record["train_loss"], record["train_acc"] = evaluate(model, x_fixed, y_fixed)
+        record["train_loss_running"], record["train_acc_running"] = running
         record["test_loss"], record["test_acc"] = evaluate(model, x_test, y_test)
+        record["seconds"] = seconds
         record["weight_norm"] = weight_norm(model)
         record.update(_emergence(model, probe, config))
         for cb in callbacks:
             cb.on_epoch_end(state, record)
         state.records.append(record)
 
-    train_loss, train_acc = evaluate(model, x_train, y_train)
-    finish({"epoch": 0, "train_loss": train_loss, "train_acc": train_acc, "seconds": 0.0})
+    finish(0, (math.nan, math.nan), 0.0)
     bar = progress_bar(iterable=range(1, config.epochs + 1), desc="epochs", disable=not progress, leave=False)
     for epoch in bar:
         state.epoch = epoch
@@ -250,7 +277,7 @@ def train(
             )
         for cb in callbacks:
             cb.on_epoch_trained(state)
-        finish({"epoch": epoch, "train_loss": train_loss, "train_acc": float(correct) / max(seen, 1), "seconds": seconds})
+        finish(epoch, (train_loss, float(correct) / max(seen, 1)), seconds)
         bar.set_postfix(test_acc=f"{state.records[-1]['test_acc']:.3f}")
     for cb in callbacks:
         cb.on_train_end(state)

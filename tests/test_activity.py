@@ -378,6 +378,54 @@ def test_values_match_own_hooks(make, probe, names, reduce, layers):
     assert 0 < n_active < n_total
 
 
+class ReusedActivation(nn.Module):
+    """One ReLU module called after every hidden layer, as torchvision's ResNet blocks do."""
+
+    def __init__(self, linears):
+        super().__init__()
+        self.linears = nn.ModuleList(linears)
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        for linear in self.linears[:-1]:
+            x = self.act(linear(x))
+        return self.linears[-1](x)
+
+
+# Last hidden layer the widest (it used to give every layer its activity) or not (it used to raise IndexError).
+@pytest.mark.parametrize("widths", [(6, 4, 5, 8, 3), (6, 8, 5, 4, 3)])
+@pytest.mark.parametrize("reduce", ["mean", "per_sample"])
+def test_a_reused_activation_module_gives_one_record_per_call(widths, reduce):
+    torch.manual_seed(0)
+    linears = [nn.Linear(a, b) for a, b in zip(widths, widths[1:])]
+    reused = ReusedActivation(linears)
+    separate = nn.Sequential(*[m for linear in linears[:-1] for m in (linear, nn.ReLU())], linears[-1])
+    graph = el.node_graph(reused, layers="hidden+output")
+    assert [(layer.probe, layer.probe_call) for layer in graph.layers] == [
+        ("act", 0), ("act", 1), ("act", 2), ("linears.3", 0)
+    ]
+    x = mlp_probe(3)
+    for layers in ("hidden", "hidden+output"):
+        got = el.activity(reused, x, reduce=reduce, layers=layers)
+        expected = el.activity(separate, x, reduce=reduce, layers=layers)
+        assert_values_close(got.values, expected.values)
+        assert [v.shape[-1] for v in got.values] == list(el.node_graph(separate, layers=layers).sizes)
+        assert el.measure(reused, x, reduce=reduce, layers=layers).absolute == pytest.approx(
+            el.measure(separate, x, reduce=reduce, layers=layers).absolute
+        )
+
+
+def test_captured_activity_is_not_changed_by_a_later_in_place_module():
+    # The activity of the first layer is read at the Tanh; the ReLU after it works in place on that output.
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.ReLU(inplace=True), nn.Linear(8, 5), nn.Tanh(), nn.Linear(5, 3))
+    x = mlp_probe(1)
+    expected = torch.tanh(model[0](x)).mean(dim=0).detach()
+    assert bool((expected < 0).any())  # so an in-place ReLU would change it
+    got = el.activity(model, x)
+    assert_values_close(got.values[:1], [expected])
+
+
 def test_threshold_is_strict_and_default_is_0_05():
     model = make_cnn_nobn(8)
     x = cnn_probe(8)

@@ -205,6 +205,20 @@ def _check_self_contained(html: Path, page: Path) -> None:
             assert target.exists(), f"{page.relative_to(html)}: {link!r} points at a missing file"
 
 
+# Durations and fractions typed in prose go stale when the code changes (issue 12: "about 2 minutes",
+# "an eighth of the channels"); the chapters glue them from the code or point to the build-status page.
+TYPED_IN_PROSE = re.compile(r"\b\d+(\.\d+)?\s*(s|seconds?|minutes?|hours?)\b|\b(an? |one )(half|third|quarter|eighth|sixteenth)s? of\b")
+
+
+@pytest.mark.parametrize("name", book.list_chapters(ROOT))
+def test_chapter_prose_types_no_run_time_or_network_size(name: str) -> None:
+    nb = nbformat.read(ROOT / f"{name}.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            typed = TYPED_IN_PROSE.search(cell.source)
+            assert typed is None, f"{name}: typed {typed.group(0)!r} in prose; glue it from the code"
+
+
 # --- task: the Colab button and the hidden install cell ---------------------------------------------------------
 
 

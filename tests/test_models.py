@@ -37,12 +37,24 @@ def test_vgg_configurations_have_the_standard_depth(config: str, n_conv: int) ->
 def test_vgg_pads_small_images_to_32_and_is_measurable(shape: tuple[int, int, int], padded: bool) -> None:
     torch.manual_seed(0)
     model = el.build_model("vgg", shape, 10, config="vgg11", width_multiplier=0.125, batch_norm=False)
-    assert isinstance(model[0], nn.ZeroPad2d) == padded
+    assert isinstance(model[0], nn.ConstantPad2d) == padded
     x = torch.randn(16, *shape)
     assert model(x).shape == (16, 10)
     result = el.measure(model, x)
     # every conv channel and the hidden Linear's neurons are nodes (none isolated in a fresh dense net)
     assert result.layer_sizes == (*(c.out_channels for c in convs(model)), 64)
+
+
+def test_vgg_pads_with_the_background_of_standardized_images(digits: el.Dataset) -> None:
+    # Issue 12, fix 6: 0 is the mean intensity after standardization; a black border is -mean / std.
+    assert digits.background == pytest.approx((float(digits.x_train.min()),))  # MNIST's black pixels
+    model = el.build_model("vgg", digits.input_shape, 10, background=digits.background, width_multiplier=0.0625)
+    black = torch.full((2, *digits.input_shape), digits.background[0])
+    padded = model[0](black)
+    assert padded.shape[-2:] == (32, 32)
+    torch.testing.assert_close(padded, torch.full_like(padded, digits.background[0]))
+    with pytest.raises(ValueError, match="pad_value must be one value"):
+        el.vgg(in_channels=2, input_size=28, pad_value=(-1.0, -2.0))
 
 
 def test_small_cnn_with_batch_norm_is_measurable(digits: el.Dataset) -> None:

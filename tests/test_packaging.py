@@ -7,6 +7,7 @@ counting every extra of pyproject.toml, since the conda environment is meant to 
 from __future__ import annotations
 
 import ast
+import inspect
 import re
 import tomllib
 from pathlib import Path
@@ -14,6 +15,8 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
+from packaging.version import Version
+from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -112,12 +115,24 @@ def test_the_comparison_can_fail(tmp_path: Path) -> None:
     with pytest.raises(AssertionError, match="torch has two ranges"):
         conda_dependencies(broken)
     env["dependencies"].remove("pytorch>=1.0")
-    env["dependencies"] = [d if d != "scipy>=1.10" else "scipy>=1.11" for d in env["dependencies"]]
+    env["dependencies"] = [d if d != "scipy>=1.15" else "scipy>=1.16" for d in env["dependencies"]]
     broken.write_text(yaml.safe_dump(env))
     problems = differences(pip, conda_dependencies(broken))
     assert "seaborn only in pyproject.toml" in problems
     assert "left-pad only in environment.yml" in problems
     assert any(p.startswith("scipy:") for p in problems)
+
+
+# The oldest release of a dependency that has an API the library calls, and where it is called.
+API_FLOORS = {"scipy": ("1.15", "scipy.stats.bootstrap(..., rng=) in emergence_lib.claims.bootstrap_ci")}
+
+
+def test_version_floors_admit_no_release_without_the_apis_used() -> None:
+    pip = pyproject_dependencies(ROOT / "pyproject.toml")
+    for name, (floor, use) in API_FLOORS.items():
+        lower = re.search(r">=\s*([0-9][0-9.]*)", pip[name])
+        assert lower and Version(lower.group(1)) >= Version(floor), f"{name}{pip[name]} admits releases without {use}"
+    assert "rng" in inspect.signature(stats.bootstrap).parameters  # the API is really there in the installed scipy
 
 
 def test_citation_version_matches_the_library() -> None:

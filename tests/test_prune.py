@@ -321,6 +321,26 @@ def test_pruner_after_training_measures_the_pruned_network(digits: el.Dataset) -
     assert final["n_weights"] == total(model) - round(0.9 * total(model))
 
 
+def test_random_masks_follow_the_training_seed_and_not_the_initial_weights(digits: el.Dataset) -> None:
+    def pruned(train_seed: int, **prune_args) -> nn.Module:
+        model = tiny_mlp(train_seed)  # initialized from the training seed, as a stored run is
+        config = el.PruneConfig(method="random", sparsity=0.5, **prune_args)
+        el.train(model, digits, fast(epochs=0, seed=train_seed), callbacks=[el.Pruner(config)], device="cpu",
+                 progress=False)  # fmt: skip
+        return model
+
+    first, again, other = masks(pruned(0)), masks(pruned(0)), masks(pruned(1))
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not any(torch.equal(first[k], other[k]) for k in first)  # mask-to-mask variation across seeds
+    fixed = [masks(pruned(seed, seed=3)) for seed in (0, 1)]  # an explicit seed still fixes the mask
+    assert all(torch.equal(fixed[0][k], fixed[1][k]) for k in fixed[0])
+    for seed in (0, 1):  # unrelated to the initial weights: as many negative as positive weights survive
+        layer = pruned(seed)[1]
+        kept = layer.weight_mask.bool()
+        negative = layer.weight_orig < 0
+        assert float(kept[negative].float().mean()) == pytest.approx(float(kept[~negative].float().mean()), abs=0.03)
+
+
 def test_pruner_iterative_reaches_the_target_in_equal_steps(digits: el.Dataset) -> None:
     config = el.PruneConfig(sparsity=0.6, when="iterative", at_epoch=1, every=2, steps=3)
     assert config.schedule == [(1, pytest.approx(0.2)), (3, pytest.approx(0.4)), (5, 0.6)]

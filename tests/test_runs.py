@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import warnings
+from fractions import Fraction
 from pathlib import Path
 
 import pandas as pd
@@ -222,6 +223,14 @@ def test_paper_profile_dry_run(dataset: str, network: str, tmp_path: Path) -> No
     assert list(run.history["epoch"]) == [0, 1] and run.history["log10_absolute"].notna().all()
 
 
+def test_a_stored_vgg_pads_with_the_data_background_also_when_rebuilt(tmp_path: Path) -> None:
+    small_vgg = {"config": "vgg11", "width_multiplier": 0.0625, "batch_norm": False}
+    run = el.execute(config(model="vgg", model_args=small_vgg), root=tmp_path / "runs", progress=False)
+    subset = el.load_dataset("mnist_subset", train_size=400, test_size=200, probe_size=64)
+    assert run.environment["background"] == pytest.approx(list(subset.background))
+    assert run.model()[0].value == pytest.approx(subset.background[0]) != 0
+
+
 def test_profiles_table() -> None:
     assert set(el.PROFILES) == {"smoke", "default", "paper"}
     paper = el.get_profile("paper")
@@ -232,6 +241,17 @@ def test_profiles_table() -> None:
     assert dry == paper.dry_run() and dry.name == "paper-dry-run" and dry.cnn == paper.cnn
     with pytest.raises(ValueError, match="'mlp', 'cnn'"):
         paper.run_config("mnist", "resnet")
+
+
+def test_profiles_describe_their_networks_from_their_sizes() -> None:
+    # Issue 12, fix 8: the convolutional chapter glues these words instead of typing "an eighth of the channels".
+    default = el.get_profile("default")
+    share = Fraction(default.cnn[1]["width_multiplier"]).limit_denominator(1000)
+    vgg = default.cnn[1]["config"].upper().replace("VGG", "VGG-")
+    assert default.describe_cnn() == f"a {vgg} with {share} of the channels"
+    assert el.get_profile("paper").describe_cnn() == "a VGG-19"
+    width = el.get_profile("smoke").cnn[1]["width"]
+    assert el.get_profile("smoke").describe_cnn() == f"a two-block CNN ({width} and {2 * width} channels)"
 
 
 def test_default_folders_follow_emergence_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

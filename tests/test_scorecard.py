@@ -12,17 +12,29 @@ import pytest
 from emergence_lib import claims, scorecard
 
 
-def runs_table(fallback: bool, seeds: int = 5) -> pd.DataFrame:
+def runs_table(fallback: bool, seeds: int = 5, dataset: str = "mnist") -> pd.DataFrame:
     """A results table whose runs' log10 E falls over epochs (claim 2a supported) on some data."""
     frames = [pd.DataFrame({"key": f"r{s}", "epoch": range(4), "log10_absolute": [5, 4, 3, 2 + 0.1 * s],
                             "train.seed": s, "data_source": "the real digits" if not fallback else "a stand-in",
-                            "fallback": fallback}) for s in range(seeds)]  # fmt: skip
+                            "fallback": fallback, "dataset": dataset,
+                            "data_used": "mnist_subset" if fallback else dataset}) for s in range(seeds)]  # fmt: skip
     return pd.concat(frames, ignore_index=True)
 
 
-def verdicts(experiment: str = "MLP on mnist", fallback: bool = False) -> pd.DataFrame:
-    table = runs_table(fallback)
-    return pd.DataFrame(claims.verdict_rows([claims.falls_during_training(table)], experiment, table))
+def verdicts(setting: str = "MLP on mnist", fallback: bool = False) -> pd.DataFrame:
+    table = runs_table(fallback, dataset=setting.split(" on ")[1])
+    return pd.DataFrame(claims.verdict_rows([claims.falls_during_training(table)], setting, table))
+
+
+def test_experiment_labels_name_the_data_really_used() -> None:
+    # Issue 12, fix 7: rows computed on the MNIST stand-in must not read "CNN on cifar10".
+    assert verdicts("CNN on cifar10", fallback=True)["experiment"].iloc[0] == "CNN on mnist_subset (stand-in for cifar10)"
+    assert verdicts("CNN on cifar10", fallback=True)["setting"].iloc[0] == "CNN on cifar10"
+    assert verdicts("MLP on fashion_mnist")["experiment"].iloc[0] == "MLP on fashion_mnist"
+    table = runs_table(True, dataset="mnist")
+    label = claims.experiment_label("MLP on mnist, batch norm; MLP on fashion_mnist", table)
+    assert label == "MLP on mnist_subset (stand-in for mnist), batch norm; MLP on fashion_mnist"
+    assert claims.experiment_label("MLP on mnist", table.drop(columns="data_used")) == "MLP on mnist (stand-in data)"
 
 
 def test_verdict_rows_carry_the_effect_seeds_and_data() -> None:
@@ -36,7 +48,7 @@ def test_verdict_rows_carry_the_effect_seeds_and_data() -> None:
 def test_summary_states_every_row_and_flags_fallback_and_smoke() -> None:
     both = pd.concat([verdicts(), verdicts("MLP on cifar10", fallback=True)], ignore_index=True)
     text = claims.summary(both, "smoke")
-    assert text.count("**Claim 2a**") == 2 and "MLP on cifar10 used the a stand-in" in text
+    assert text.count("**Claim 2a**") == 2 and "MLP on mnist_subset (stand-in for cifar10) used the a stand-in" in text
     assert "decide nothing" in text
     clean = claims.summary(verdicts(), "default")
     assert "Data caveat" not in clean and "decide nothing" not in clean
@@ -67,7 +79,7 @@ def test_published_paper_verdicts_take_precedence(tmp_path: Path) -> None:
     assert (tmp_path / "results" / "paper" / "verdicts-feedforward.csv").is_file()
     loaded = scorecard.load_verdicts("default", **kwargs)
     assert dict(zip(loaded["chapter"], loaded["profile"])) == {"feedforward": "paper", "pruning": "default"}
-    assert list(loaded[loaded["chapter"] == "feedforward"]["experiment"]) == ["MLP on cifar10"]
+    assert list(loaded[loaded["chapter"] == "feedforward"]["setting"]) == ["MLP on cifar10"]
     empty = scorecard.load_verdicts("smoke", root=tmp_path / "none", results_root=tmp_path / "none")
     assert empty.empty and "verdict" in empty
 
@@ -82,7 +94,7 @@ def test_scorecard_has_one_row_per_claim_from_the_recorded_numbers(tmp_path: Pat
     assert row["estimate"] == pytest.approx(recorded["estimate"].iloc[0])
     assert (row["low"], row["high"]) == pytest.approx((recorded["low"].iloc[0], recorded["high"].iloc[0]))
     assert (row["experiment"], row["verdict"], row["profile"], bool(row["fallback"])) == \
-        ("MLP on mnist", "supported", "default", True)  # fmt: skip
+        ("MLP on mnist_subset (stand-in for mnist)", "supported", "default", True)  # fmt: skip
     missing = card.set_index("claim").loc["6"]
     assert missing["verdict"] == scorecard.NOT_COMPUTED and "landscape" in missing["definition"]
     assert np.isnan(missing["estimate"])

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import emergence_lib as el
-from emergence_lib.train import resolve_device
+from emergence_lib.train import evaluate, resolve_device, train_eval_indices
 
 TIMING = ["seconds", "measure_seconds"]  # wall-clock columns, the only ones allowed to differ between reruns
 
@@ -40,6 +40,26 @@ def test_history_records_emergence_every_epoch(digits: el.Dataset) -> None:
     assert history["log10_absolute"].iloc[-1] == pytest.approx(final.log10_absolute)
     assert [history[f"active_{k}"].iloc[-1] for k in (1, 2, 3)] == list(final.active_counts)
     assert history["measure_seconds"].gt(0).all()
+
+
+def test_train_accuracy_is_one_eval_mode_estimator_at_every_epoch(digits: el.Dataset) -> None:
+    # Issue 12, fix 5: epoch 0 and later epochs are the same estimator (eval mode, a fixed training subset);
+    # the running averages over the batches (dropout on, weights changing) are their own columns.
+    model = small_mlp(digits, dropout=0.5)
+    untrained = small_mlp(digits, dropout=0.5)
+    config = el.TrainConfig(epochs=2, batch_size=32, train_eval_size=600)
+    history = el.train(model, digits, config, progress=False)
+    fixed = train_eval_indices(len(digits.x_train), 600)
+    assert len(fixed) == 600 and torch.equal(fixed, train_eval_indices(len(digits.x_train), 600))
+    x, y = digits.x_train[fixed], digits.y_train[fixed]
+    for row, network in ((0, untrained), (2, model)):
+        loss, acc = evaluate(network, x, y)
+        assert history["train_acc"].iloc[row] == acc and history["train_loss"].iloc[row] == pytest.approx(loss)
+    assert history["train_acc_running"].iloc[0] != history["train_acc_running"].iloc[0]  # NaN: no batches yet
+    assert history["train_acc_running"].iloc[1:].between(0, 1).all()
+    assert (history["train_acc_running"].iloc[1:] != history["train_acc"].iloc[1:]).all()
+    whole = el.train(small_mlp(digits), digits, el.TrainConfig(epochs=0, train_eval_size=10**6), progress=False)
+    assert whole["train_acc"].iloc[0] == evaluate(small_mlp(digits), digits.x_train, digits.y_train)[1]
 
 
 def test_same_seed_same_history_on_cpu(digits: el.Dataset) -> None:
