@@ -37,7 +37,7 @@ class Profile:
         landscape_samples: samples of the fixed batch on which landscapes and Hessians are measured.
         max_batches: batches per epoch cap (None: full epochs); only dry runs set it.
         amp: bfloat16 autocast on CUDA.
-        description: what the profile is for, and its expected run time.
+        description: what the profile is for (run times are measured, on the Build status page, never typed).
     """
 
     name: str
@@ -150,7 +150,7 @@ PROFILES: dict[str, Profile] = {
         mlp_hidden=(512, 256, 128),
         widths=(0.25, 0.5, 1.0),
         cnn=("vgg", {"config": "vgg11", "width_multiplier": 0.0625, "batch_norm": False}),
-        description="A 2-core laptop: at most about 3 minutes per chapter.",
+        description="A 2-core laptop: what the site shows (each chapter's time is on the Build status page).",
     ),
     "paper": Profile(
         name="paper",
@@ -164,7 +164,7 @@ PROFILES: dict[str, Profile] = {
         widths=(0.25, 0.5, 1.0, 2.0),
         cnn=("vgg", {"config": "vgg19", "width_multiplier": 1.0, "batch_norm": False}),
         amp=True,
-        description="One H100: full datasets, 30 epochs, 5 seeds, VGG-19 on CIFAR-10; about 10 minutes per chapter.",
+        description="One GPU: full datasets, the paper's networks and epochs; results are published in results/paper/.",
     ),
 }
 
