@@ -288,9 +288,10 @@ class PruneConfig:
         check_choice("when", self.when, TIMINGS)
         # Normalized so that equal configs have equal run keys (0 and 0.0 would hash differently).
         object.__setattr__(self, "sparsity", check_fraction("sparsity", self.sparsity))
-        for name, minimum in (("at_epoch", 0), ("every", 1), ("steps", 1), ("seed", 0)):
-            if name != "seed" or self.seed is not None:
-                object.__setattr__(self, name, check_integer(name, getattr(self, name), minimum))
+        for name, minimum in (("at_epoch", 0), ("every", 1), ("steps", 1)):
+            object.__setattr__(self, name, check_integer(name, getattr(self, name), minimum))
+        if self.seed is not None:  # None: derived from the training seed
+            object.__setattr__(self, "seed", check_integer("seed", self.seed, 0))
         if self.when == "init" and self.at_epoch != 0:
             raise ValueError(f'when="init" prunes at epoch 0; got at_epoch={self.at_epoch} (use when="after")')
         if self.when != "iterative" and (self.steps, self.every) != (1, 1):

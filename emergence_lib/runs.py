@@ -30,7 +30,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 from .data import data_root as _data_folder
-from .data import load_dataset, project_root
+from .data import Dataset, load_dataset, project_root
 from .init import emergence_promoting
 from .models import build_model
 from .prune import PruneConfig, Pruner
@@ -226,6 +226,25 @@ def _environment(data, device: torch.device) -> dict:
     }
 
 
+def initial_model(config: RunConfig, data: Dataset) -> nn.Module:
+    """The network of ``config`` before training, exactly as :func:`execute` builds it: initialized from the
+    training seed, padding small images with the data's background, re-initialized with the emergence-promoting
+    scheme when ``config.init_alpha`` is set.
+
+    Example:
+        >>> import emergence_lib as el
+        >>> config = el.get_profile("smoke").run_config("mnist_subset", "cnn", seed=3)
+        >>> model = el.initial_model(config, el.load_dataset("mnist_subset"))
+    """
+    torch.manual_seed(config.train.seed)
+    model = build_model(
+        config.model, data.input_shape, data.num_classes, background=data.background, **config.model_args
+    )
+    if config.init_alpha is not None:
+        emergence_promoting(model, config.init_alpha, base="kaiming")  # drawn from the seeded stream above
+    return model
+
+
 def execute(
     config: RunConfig,
     root: str | Path | None = None,
@@ -252,12 +271,7 @@ def execute(
     data = _dataset(
         config.dataset, str(data_root), config.train_size, config.test_size, config.probe_size, config.data_seed, str(device)
     )
-    torch.manual_seed(config.train.seed)
-    model = build_model(
-        config.model, data.input_shape, data.num_classes, background=data.background, **config.model_args
-    )
-    if config.init_alpha is not None:
-        emergence_promoting(model, config.init_alpha, base="kaiming")  # drawn from the seeded stream above
+    model = initial_model(config, data)
     callbacks = [] if config.prune is None else [Pruner(config.prune)]
     callbacks += [] if config.measures is None else [Measures(config.measures)]
     try:

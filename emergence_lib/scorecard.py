@@ -116,8 +116,9 @@ def scorecard(verdicts: pd.DataFrame) -> pd.DataFrame:
             rows.append({**base, "verdict": NOT_COMPUTED, "definition": f"run the chapter '{chapter}' to compute it"})
             continue
         row = found.iloc[0]
-        rows.append({**base, **{c: row[c] for c in ("experiment", "definition", "estimate", "low", "high", "n", "unit", "seeds",
-                                                     "profile", "data used", "fallback", "verdict", "computed")}})  # fmt: skip
+        rows.append({**base, **{c: row[c] for c in ("experiment", "definition", "estimate", "low", "high", "n", "unit",
+                                                     "seeds", "profile", "data used", "fallback", "verdict",
+                                                     "computed")}})  # fmt: skip
     columns = ["claim", "statement", "chapter", "experiment", "definition", "estimate", "low", "high", "n", "unit",
                "seeds", "profile", "data used", "fallback", "verdict", "computed"]  # fmt: skip
     return pd.DataFrame(rows).reindex(columns=columns)

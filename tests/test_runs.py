@@ -231,6 +231,16 @@ def test_a_stored_vgg_pads_with_the_data_background_also_when_rebuilt(tmp_path: 
     assert run.model()[0].value == pytest.approx(subset.background[0]) != 0
 
 
+def test_initial_model_is_the_network_a_run_starts_from(tmp_path: Path) -> None:
+    start = config(epochs=0, init_alpha=2.0)
+    run = el.execute(start, root=tmp_path / "runs", progress=False)
+    subset = el.load_dataset("mnist_subset", train_size=400, test_size=200, probe_size=64)
+    built = el.initial_model(start, subset).state_dict()
+    assert all(torch.equal(built[k], v) for k, v in run.state_dict().items())
+    other = el.initial_model(config(seed=1, epochs=0, init_alpha=2.0), subset).state_dict()
+    assert not all(torch.equal(built[k], v) for k, v in other.items())
+
+
 def test_profiles_table() -> None:
     assert set(el.PROFILES) == {"smoke", "default", "paper"}
     paper = el.get_profile("paper")
