@@ -10,7 +10,7 @@ verdicts (:mod:`~emergence_lib.claims`), the loss landscape (:mod:`~emergence_li
 book's figures (:mod:`~emergence_lib.plots`).
 """
 
-from . import claims, hessian, init, landscape, plots, prune, robustness, scorecard
+from . import calibration, claims, hessian, init, landscape, plots, prune, registered, robustness, scorecard
 from .activity import Activity, activity
 from .data import (
     DATASETS,

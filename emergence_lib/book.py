@@ -202,7 +202,8 @@ def staging_dir(profile: str, out: str | Path | None = None, root: str | Path | 
 def stage(profile: str, out: str | Path | None = None, root: str | Path | None = None) -> Path:
     """Copy the book's configuration and non-notebook sources into the staging folder of ``profile``.
 
-    Notebooks are not copied: :func:`execute` writes them there. Returns the staging folder.
+    Notebooks are not copied: :func:`execute` writes them there. Pages (Markdown or notebooks) whose source no longer
+    exists are removed from the staging folder. Returns the staging folder.
     """
     root = book_root(root)
     staging = staging_dir(profile, out, root)
@@ -215,6 +216,11 @@ def stage(profile: str, out: str | Path | None = None, root: str | Path | None =
         if path.is_file() and path.suffix != ".ipynb" and not hidden:
             (staging / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, staging / relative)  # copy2 keeps mtimes: unchanged pages look unchanged
+    for path in sorted((staging / BOOK_SOURCES).rglob("*")):
+        # A page removed or converted since the last build (method.md -> method.ipynb) must not stay behind: Sphinx
+        # would find two sources for one page. Only pages: the CSV files a chapter writes there are kept.
+        if path.suffix in (".md", ".ipynb") and not (root / path.relative_to(staging)).exists():
+            path.unlink()
     return staging
 
 

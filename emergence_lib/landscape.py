@@ -651,3 +651,31 @@ def ruggedness(surface: Surface) -> dict[str, float]:
         "second_difference": second_difference(surface),
         "sharpness": sharpness(surface),
     }
+
+
+PILOT_CANDIDATES: dict[str, dict] = {
+    "interior_minima": {"extent": 1.0, "points": 21, "pairs": 1, "measure": "minima"},
+    "interior_minima_fine": {"extent": 1.0, "points": 41, "pairs": 1, "measure": "minima"},
+    "interior_minima_wide": {"extent": 2.0, "points": 41, "pairs": 1, "measure": "minima"},
+    "interior_minima_3_pairs": {"extent": 1.0, "points": 21, "pairs": 3, "measure": "minima"},
+    "second_difference": {"extent": 1.0, "points": 21, "pairs": 1, "measure": "second_difference"},
+}
+"""The candidates for claim 6's amended measure, in the order the pilot (``pilots/landscape_measure.py``) tries
+them, closest to the claim's words ("more local minima") first: strict minima at interior grid points of a
+``points x points`` grid over ``[-extent, extent]^2``, summed over ``pairs`` pairs of filter-normalized random
+directions (seeds 0, 1, ...); the last is continuous (:func:`second_difference` on the book's grid)."""
+
+
+def candidate_measure(
+    model: nn.Module, loss_fn: Callable, batch: tuple[torch.Tensor, torch.Tensor], extent: float, points: int,
+    pairs: int, measure: str,
+) -> float:  # fmt: skip
+    """One candidate of :data:`PILOT_CANDIDATES` for ``model`` on ``batch``: interior strict minima
+    (``measure="minima"``, summed over ``pairs`` direction pairs) or the mean absolute second difference."""
+    check_choice("measure", measure, ("minima", "second_difference"))
+    axis = np.linspace(-extent, extent, points)
+    total = 0.0
+    for pair in range(pairs):
+        surface = loss_surface(model, loss_fn, batch, random_directions(model, n=2, seed=pair), (axis, axis))
+        total += local_minima(surface, border="exclude") if measure == "minima" else second_difference(surface)
+    return float(total)

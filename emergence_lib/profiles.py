@@ -27,6 +27,8 @@ class Profile:
         name: the profile's name.
         epochs: training epochs per run.
         seeds: independent runs per setting.
+        trajectory_seeds: seeds of the paper's own MLP in the feed-forward chapter, where claims 2a, 2b and 3b read
+            each run's trajectory: more units where they are cheap (one small network) rather than bigger grids.
         train_size, test_size: samples used from each split (None: the whole split).
         probe_size: samples in the probe batch that decides which nodes are active.
         batch_size: training mini-batch.
@@ -50,6 +52,7 @@ class Profile:
     mlp_hidden: tuple[int, ...]
     widths: tuple[float, ...]
     cnn: tuple[str, dict]
+    trajectory_seeds: int | None = None
     grid: int = 21
     landscape_samples: int = 1000
     max_batches: int | None = None
@@ -62,9 +65,15 @@ class Profile:
         Used by the tests to keep the GPU-sized ``paper`` profile from rotting on a CPU.
         """
         return dataclasses.replace(
-            self, name=f"{self.name}{DRY_RUN}", seeds=1, epochs=1, max_batches=2,
+            self, name=f"{self.name}{DRY_RUN}", seeds=1, trajectory_seeds=1, epochs=1, max_batches=2,
             train_size=128, test_size=128, probe_size=32, grid=5, landscape_samples=64,
         )  # fmt: skip
+
+    def __post_init__(self) -> None:
+        if self.trajectory_seeds is None:
+            object.__setattr__(self, "trajectory_seeds", self.seeds)
+        if self.trajectory_seeds < self.seeds:
+            raise ValueError(f"trajectory_seeds ({self.trajectory_seeds}) must be at least seeds ({self.seeds})")
 
     def describe_cnn(self) -> str:
         """The profile's convolutional network in words, for chapters to glue (never typed).
@@ -143,6 +152,7 @@ PROFILES: dict[str, Profile] = {
         name="default",
         epochs=15,
         seeds=5,
+        trajectory_seeds=10,
         train_size=4000,
         test_size=1000,
         probe_size=512,
@@ -156,6 +166,7 @@ PROFILES: dict[str, Profile] = {
         name="paper",
         epochs=30,
         seeds=5,
+        trajectory_seeds=10,
         train_size=None,
         test_size=None,
         probe_size=512,

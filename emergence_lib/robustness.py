@@ -5,7 +5,11 @@ The variants (:data:`VARIANTS`) are measured on the very networks of the default
 inside the same training run (:class:`~emergence_lib.train.Measures`); :func:`variant` turns a variant's columns
 into a table the functions of :mod:`~emergence_lib.claims` read unchanged. The proxies (:func:`proxies`) are the
 quantities E is suspected to restate: the dead share of the first and of the last counted layer, the parameter
-count and the weight norm; :func:`partial_correlation` removes them.
+count and the weight norm; :func:`~emergence_lib.claims.partial_correlation` removes them.
+
+Runs of several widths share a seed, so they are not independent units: every correlation across runs here is
+taken within seeds (the seeds enter as covariates, and :func:`~emergence_lib.claims.correlation_ci` counts the
+degrees of freedom they use). E = 0 (log10 E = -inf) is the lowest value, as everywhere in the book.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .claims import Effect, bootstrap_ci, spearman, verdict
+from . import registered
+from .claims import Effect, correlation_ci, partial_correlation, seed_column, verdict
 
 DEFAULT = "tau=0.05 (default)"
 """The label of the default measurement (the history's plain columns)."""
@@ -70,8 +75,8 @@ def _last_layer(run: pd.DataFrame) -> int:
 
 
 def proxies(table: pd.DataFrame, epoch: int = 1) -> pd.DataFrame:
-    """One row per run: ``log10_absolute`` after ``epoch``, the quantities of :data:`PROXIES` at that epoch, and the
-    final test accuracy (``final_acc``)."""
+    """One row per run: its ``seed``, ``log10_absolute`` after ``epoch``, the quantities of :data:`PROXIES` at that
+    epoch, and the final test accuracy (``final_acc``)."""
     rows = []
     for key, run in table.groupby("key", sort=False):
         run = run.sort_values("epoch")
@@ -81,6 +86,7 @@ def proxies(table: pd.DataFrame, epoch: int = 1) -> pd.DataFrame:
         at, last = at.iloc[0], _last_layer(run)
         rows.append({
             "key": key,
+            "seed": at[seed_column(run)],
             "log10_absolute": at["log10_absolute"],
             "dead_first": 1 - at["active_1"] / at["size_1"],
             "dead_last": 1 - at[f"active_{last}"] / at[f"size_{last}"],
@@ -91,42 +97,12 @@ def proxies(table: pd.DataFrame, epoch: int = 1) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def partial_correlation(x: Sequence, y: Sequence, covariates: np.ndarray | Sequence, rank: bool = True) -> float:
-    """Correlation of ``x`` and ``y`` once the covariates' linear effect is removed from both.
-
-    With ``rank=True`` (partial Spearman) every variable is replaced by its ranks first, so any monotone
-    transform of a variable (log, share dead or alive) gives the same value. Covariates that do not vary are
-    dropped; NaN when fewer than ``k + 3`` points remain for ``k`` covariates, or when a residual is constant.
-
-    Args:
-        x, y: the two variables, one value per unit.
-        covariates: ``(n, k)`` values to control for (or ``(n,)`` for one).
-        rank: rank-transform first (Spearman) rather than use the values (Pearson).
-    """
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    z = np.asarray(covariates, dtype=float).reshape(len(x), -1)
-    keep = np.isfinite(x) & np.isfinite(y) & np.isfinite(z).all(axis=1)
-    x, y, z = x[keep], y[keep], z[keep]
-    z = z[:, [np.ptp(c) > 0 for c in z.T]] if len(z) else z
-    if len(x) < z.shape[1] + 3:
-        return float("nan")
-    if rank:
-        x, y = stats.rankdata(x), stats.rankdata(y)
-        z = np.column_stack([stats.rankdata(c) for c in z.T]) if z.shape[1] else z
-    design = np.column_stack([np.ones(len(x)), z])
-    rx = x - design @ np.linalg.lstsq(design, x, rcond=None)[0]
-    ry = y - design @ np.linalg.lstsq(design, y, rcond=None)[0]
-    if np.allclose(rx, 0) or np.allclose(ry, 0):
-        return float("nan")
-    return float(np.corrcoef(rx, ry)[0, 1])
-
-
 def explained_share(y: Sequence, covariates: np.ndarray, rank: bool = True) -> float:
     """R^2 of an ordinary least-squares fit of ``y`` on the covariates (on ranks with ``rank=True``): the share of
     the variation of ``y`` that the covariates restate. NaN with fewer than ``k + 2`` finite points."""
     y = np.asarray(y, dtype=float)
     z = np.asarray(covariates, dtype=float).reshape(len(y), -1)
-    keep = np.isfinite(y) & np.isfinite(z).all(axis=1)
+    keep = ~np.isnan(y) & ~np.isnan(z).any(axis=1)  # -inf (E = 0) is a value: the lowest rank
     y, z = y[keep], z[keep]
     if len(y) < z.shape[1] + 2 or np.all(y == y[0]):
         return float("nan")
@@ -137,13 +113,35 @@ def explained_share(y: Sequence, covariates: np.ndarray, rank: bool = True) -> f
     return float(1 - residual.var() / y.var())
 
 
+def seed_indicators(seeds: Sequence) -> np.ndarray:
+    """``(n, s - 1)`` 0/1 columns, one per seed but the first: as covariates they remove each seed's own level, so
+    a correlation is taken within seeds."""
+    seeds = np.asarray(seeds)
+    return np.column_stack([seeds == s for s in np.unique(seeds)[1:]]).astype(float) if len(np.unique(seeds)) > 1 \
+        else np.empty((len(seeds), 0))
+
+
+def _within_seeds(per_run: pd.DataFrame, x: str, y: str, controls: Sequence[str] = ()) -> tuple[float, float, float]:
+    """Partial Spearman correlation of ``x`` and ``y`` given ``controls`` and the seeds, with its 95% interval."""
+    covariates = np.column_stack([per_run[list(controls)].to_numpy(dtype=float), seed_indicators(per_run["seed"])])
+    estimate = partial_correlation(per_run[x], per_run[y], covariates)
+    return (estimate, *correlation_ci(per_run[x], per_run[y], covariates))
+
+
 def beyond_proxies(per_run: pd.DataFrame, columns: Sequence[str] = tuple(PROXIES)) -> Effect:
-    """Claim 3a with the proxies held fixed: partial Spearman correlation across runs between early log10 E and
-    the final test accuracy, controlling for ``columns`` of :func:`proxies`; bootstrap CI over runs, verdict by
-    the book's rule (supported when the interval lies above zero: E predicts accuracy beyond the proxies)."""
+    """Claim 3a with the proxies held fixed: partial Spearman correlation across runs, within seeds, between early
+    log10 E and the final test accuracy, controlling for ``columns`` of :func:`proxies`; Fisher-z interval
+    (:func:`~emergence_lib.claims.correlation_ci`), verdict by the book's rule (supported when the interval lies
+    above zero: E predicts accuracy beyond the proxies). The first-registered effect (runs as units, a bootstrap
+    interval, runs with E = 0 left out) is attached."""
     unknown = [c for c in columns if c not in PROXIES]
     if unknown:
         raise ValueError(f"unknown proxies {unknown}; allowed values: {', '.join(map(repr, PROXIES))}")
+    estimate, low, high = _within_seeds(per_run, "log10_absolute", "final_acc", columns)
+    n = int(per_run[["log10_absolute", "final_acc", *columns]].notna().all(axis=1).sum())
+    statement = "Emergence tells more about performance than simpler quantities do."
+    named = ", ".join(PROXIES[c] for c in columns)
+
     data = per_run[["log10_absolute", "final_acc", *columns]].to_numpy(dtype=float)
     data = data[np.isfinite(data).all(axis=1)]
 
@@ -151,14 +149,21 @@ def beyond_proxies(per_run: pd.DataFrame, columns: Sequence[str] = tuple(PROXIES
         stacked = np.column_stack(cols)
         return partial_correlation(stacked[:, 0], stacked[:, 1], stacked[:, 2:])
 
-    estimate = statistic(*data.T) if len(data) else float("nan")
-    low, high = bootstrap_ci(tuple(data.T), statistic=statistic, paired=True) if np.isfinite(estimate) else (np.nan,) * 2
+    old = statistic(*data.T) if len(data) else float("nan")
+    old_low, old_high = registered.bootstrap_ci(tuple(data.T), statistic=statistic, paired=True) \
+        if np.isfinite(old) else (np.nan,) * 2  # fmt: skip
+    first = Effect(
+        claim="3a | proxies", statement=statement, definition="partial Spearman correlation across runs between log10 "
+        f"E after epoch 1 and the final test accuracy, controlling for the {named}", estimate=old, low=float(old_low),
+        high=float(old_high), null=0.0, direction=+1, n=len(data), unit="runs",
+        verdict=verdict(old_low, old_high, +1, len(data)), rule=registered.RULE,
+    )  # fmt: skip
     return Effect(
-        claim="3a | proxies", statement="Emergence tells more about performance than simpler quantities do.",
-        definition="partial Spearman correlation across runs between log10 E after epoch 1 and the final test "
-        f"accuracy, controlling for the {', '.join(PROXIES[c] for c in columns)}",
-        estimate=estimate, low=float(low), high=float(high), null=0.0, direction=+1, n=len(data), unit="runs",
-        verdict=verdict(low, high, +1, len(data)),
+        claim="3a | proxies", statement=statement,
+        definition="partial Spearman correlation across runs, within seeds, between log10 E after epoch 1 and the "
+        f"final test accuracy, controlling for the {named}",
+        estimate=estimate, low=low, high=high, null=0.0, direction=+1, n=n, unit="runs",
+        verdict=verdict(low, high, +1, n), registered=first,
     )  # fmt: skip
 
 
@@ -177,17 +182,16 @@ def claims_by_variant(table: pd.DataFrame, effects: Callable[[pd.DataFrame], Seq
 
 
 def predictors(per_run: pd.DataFrame) -> pd.DataFrame:
-    """Spearman correlation across runs of early ``log10_absolute`` and of each proxy with the final test accuracy,
-    with bootstrap 95% intervals: which single quantity tracks performance best."""
+    """Spearman correlation across runs, within seeds, of early ``log10_absolute`` and of each proxy with the final
+    test accuracy, with 95% intervals (:func:`~emergence_lib.claims.correlation_ci`): which single quantity tracks
+    performance best."""
     rows = []
     for column in ["log10_absolute", *PROXIES]:
-        x, y = per_run[column].to_numpy(dtype=float), per_run["final_acc"].to_numpy(dtype=float)
-        keep = np.isfinite(x) & np.isfinite(y)
-        rho = spearman(x[keep], y[keep])
-        low, high = bootstrap_ci((x[keep], y[keep]), statistic=spearman, paired=True) if np.isfinite(rho) else (np.nan,) * 2
+        rho, low, high = _within_seeds(per_run, column, "final_acc")
         label = "log10 E" if column == "log10_absolute" else PROXIES[column]
-        rows.append({"quantity (after epoch 1)": label, "Spearman with final accuracy": rho, "low": low, "high": high,
-                     "runs": int(keep.sum())})  # fmt: skip
+        rows.append({"quantity (after epoch 1)": label, "Spearman with final accuracy, within seeds": rho, "low": low,
+                     "high": high, "runs": int(per_run[[column, "final_acc"]].notna().all(axis=1).sum()),
+                     "seeds": per_run["seed"].nunique()})  # fmt: skip
     return pd.DataFrame(rows)
 
 

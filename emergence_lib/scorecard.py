@@ -13,6 +13,7 @@ ones the scorecard shows.
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +21,7 @@ import pandas as pd
 from ._checks import check_choice
 from .claims import STATEMENTS, VERDICT_COLUMNS
 from .data import data_root
+from .profiles import checks_only
 from .runs import export_results, load_results, results_path
 
 CHAPTERS = ("feedforward", "convolutional", "pruning", "landscape", "initialization")
@@ -31,7 +33,7 @@ PUBLISHED = "paper"
 PRIMARY = {
     **{claim: ("feedforward", "MLP on mnist") for claim in ("1", "2a", "2b", "3a", "3b")},
     **{claim: ("pruning", "MLP on mnist") for claim in ("4a", "4b", "5a", "5b")},
-    "6": ("landscape", "MLP on mnist"),
+    "6": ("landscape", "MLP on mnist"),  # amended measure; the first-registered count is its registered_* columns
     **{claim: ("initialization", "MLP on mnist, no batch norm") for claim in ("7a", "7b")},
 }
 """For every claim, the (chapter, setting) whose verdict the scorecard reports: the paper's own setting (MNIST
@@ -87,38 +89,72 @@ def load_verdicts(
     profile: str, root: str | Path | None = None, results_root: str | Path | None = None
 ) -> pd.DataFrame:
     """Every recorded verdict, one table: per chapter the published ``paper`` verdicts when present, else those
-    recorded with ``profile``; chapters with neither are absent (see the ``profile`` column for which is which)."""
+    recorded with ``profile``; chapters with neither, or whose stored verdicts lack columns of the current code
+    (computed by older code: a warning says so), are absent (see the ``profile`` column for which is which)."""
     frames = []
     for chapter in CHAPTERS:
         table = load_results(f"verdicts-{chapter}", PUBLISHED, results_root)
         if table is None:
             table = load_results(chapter, profile, _verdicts_root(root))
+        if table is not None and set(VERDICT_COLUMNS) - set(table):
+            warnings.warn(f"the stored verdicts of '{chapter}' were computed by older code (no columns "
+                          f"{sorted(set(VERDICT_COLUMNS) - set(table))}); run the chapter again", stacklevel=2)
+            table = None
         if table is not None:
             frames.append(table)
     columns = [*VERDICT_COLUMNS, "chapter", "profile", "computed"]
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
 
+def counts(verdicts: pd.DataFrame) -> pd.Series:
+    """Which rows count as evidence about the paper's claims: those computed on the dataset they name (real data;
+    a subset counts, its size is in the ``data used`` column), with a profile that decides something. Rows on
+    stand-in data and rows of ``smoke`` or a dry run never count."""
+    real = ~verdicts["fallback"].fillna(True).astype(bool)
+    decides = ~verdicts["profile"].fillna("smoke").map(checks_only).astype(bool)
+    return real & decides
+
+
+SCORECARD_COLUMNS = ["claim", "statement", "chapter", "experiment", "definition", "estimate", "low", "high", "n",
+                     "unit", "seeds", "profile", "data used", "fallback", "counts", "verdict", "rule",
+                     "registered_verdict", "registered_estimate", "registered_low", "registered_high", "registered_n",
+                     "registered_unit", "registered_definition", "computed"]  # fmt: skip
+"""The columns of :func:`scorecard`: the effect and verdict by the amended rules, whether the row counts as
+evidence (:func:`counts`), and the effect and verdict by the first-registered rule (``registered_*``)."""
+
+
 def scorecard(verdicts: pd.DataFrame) -> pd.DataFrame:
-    """One row per claim of :data:`~emergence_lib.claims.STATEMENTS`: the verdict of its :data:`PRIMARY` experiment, with the effect, its 95%
-    CI, the units and seeds behind it, the profile and data really used, and whether that data was a fallback.
+    """One row per claim of :data:`~emergence_lib.claims.STATEMENTS`: the verdict of its :data:`PRIMARY` experiment,
+    with the effect, its 95% interval, the units and seeds behind it, the profile and data really used, whether the
+    row counts as evidence (:func:`counts`), and the first-registered effect and verdict beside it.
 
     A claim whose experiment has no recorded verdict gets the verdict :data:`NOT_COMPUTED` and names the chapter
     to run.
     """
+    verdicts = verdicts.assign(counts=counts(verdicts)) if len(verdicts) else verdicts.assign(counts=[])
     rows = []
     for claim, statement in STATEMENTS.items():
         chapter, setting = PRIMARY[claim]
         found = verdicts[(verdicts["chapter"] == chapter) & (verdicts["setting"] == setting)
                          & (verdicts["claim"].astype(str) == claim)]  # fmt: skip
-        base = {"claim": claim, "statement": statement, "chapter": chapter, "experiment": setting}
+        base = {"claim": claim, "statement": statement, "chapter": chapter, "experiment": setting, "counts": False}
         if found.empty:
             rows.append({**base, "verdict": NOT_COMPUTED, "definition": f"run the chapter '{chapter}' to compute it"})
             continue
         row = found.iloc[0]
-        rows.append({**base, **{c: row[c] for c in ("experiment", "definition", "estimate", "low", "high", "n", "unit",
-                                                     "seeds", "profile", "data used", "fallback", "verdict",
-                                                     "computed")}})  # fmt: skip
-    columns = ["claim", "statement", "chapter", "experiment", "definition", "estimate", "low", "high", "n", "unit",
-               "seeds", "profile", "data used", "fallback", "verdict", "computed"]  # fmt: skip
-    return pd.DataFrame(rows).reindex(columns=columns)
+        rows.append({**base, **{c: row[c] for c in SCORECARD_COLUMNS if c in row.index}})
+    return pd.DataFrame(rows).reindex(columns=SCORECARD_COLUMNS)
+
+
+def tally(card: pd.DataFrame) -> str:
+    """One Markdown sentence counting the verdicts of the rows that count as evidence, or saying plainly that none
+    does (an offline build, whose rows are computed on stand-in data)."""
+    counted = card[card["counts"].fillna(False).astype(bool)]
+    if counted.empty:
+        return (f"**No row counts as evidence in this build.** All {len(card)} claims were decided on stand-in data or "
+                "with a profile that only checks the code, so the verdicts here show what the method finds on that "
+                "data, not whether the paper's claims hold on its datasets.")  # fmt: skip
+    found = counted["verdict"].value_counts()
+    named = ", ".join(f"{found[v]} {v}" for v in found.index)
+    return (f"**{len(counted)} of {len(card)} claims are decided on the paper's datasets**: {named}. The other "
+            f"{len(card) - len(counted)} rows do not count (stand-in data, a checks-only profile, or not computed).")

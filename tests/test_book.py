@@ -84,7 +84,10 @@ def test_scorecard_page_is_built_from_the_chapters_stored_verdicts(site) -> None
     assert list(card["verdict"]) == list(expected["verdict"])
     page = (html / "book" / "scorecard.html").read_text()
     assert "scorecard.csv" in page and "verdicts.csv" in page
-    assert ("FALLBACK" in page) == bool(expected["fallback"].fillna(False).astype(bool).any())
+    stand_in = bool(expected["fallback"].fillna(False).astype(bool).any())
+    assert ("(stand-in for " in page or "(stand-in data)" in page) == stand_in
+    # smoke decides nothing: no row counts, and the page says so plainly
+    assert not card["counts"].astype(str).eq("True").any() and "No row counts as evidence in this build" in page
 
 
 def test_unknown_profile_is_an_error_listing_the_allowed_values(tmp_path: Path, capsys) -> None:
@@ -485,3 +488,19 @@ def test_every_chapter_runs_the_paper_profile_as_a_dry_run(tmp_path: Path, monke
     failed = [run for run in runs if not run.ok]
     assert not failed, book.failure_report(failed, len(runs))
     assert not (tmp_path / "results").exists()
+
+
+def test_staging_drops_pages_whose_source_is_gone(tmp_path: Path) -> None:
+    # A page converted from Markdown to a notebook (book/method.md -> method.ipynb) left its old copy in the
+    # staging folder, and the strict build failed on two sources for one page.
+    root = tmp_path / "root"
+    (root / "book").mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml"):
+        (root / name).write_text("")
+    (root / "book" / "page.md").write_text("# Page\n")
+    staging = book.stage("smoke", out=tmp_path / "out", root=root)
+    (staging / "book" / "scorecard.csv").write_text("a\n1\n")  # written by a chapter: kept
+    assert (staging / "book" / "page.md").is_file()
+    (root / "book" / "page.md").unlink()
+    book.stage("smoke", out=tmp_path / "out", root=root)
+    assert not (staging / "book" / "page.md").exists() and (staging / "book" / "scorecard.csv").is_file()

@@ -121,10 +121,10 @@ def test_the_book_variants_are_valid_and_change_one_choice_each() -> None:
 # --- the variant view and the claims under each variant ---------------------------------------------------------
 
 
-def history(key: str, default: list[float], variant: list[float], acc: list[float]) -> pd.DataFrame:
+def history(key: str, default: list[float], variant: list[float], acc: list[float], seed: int = 0) -> pd.DataFrame:
     n = len(default)
     return pd.DataFrame({
-        "key": key, "epoch": range(n), "train_acc": acc, "test_acc": acc, "log10_absolute": default,
+        "key": key, "epoch": range(n), "train.seed": seed, "train_acc": acc, "test_acc": acc, "log10_absolute": default,
         "fraction": [0.1] * n, "n_weights": 100, "active_1": 5.0, "size_1": 10,
         "v/log10_absolute": variant, "v/fraction": [0.1] * n, "v/n_weights": 100, "v/active_1": 4.0, "v/size_1": 10,
     })  # fmt: skip
@@ -141,7 +141,7 @@ def test_variant_swaps_the_columns_and_names_the_available_ones() -> None:
 
 
 def test_claims_by_variant_shows_a_verdict_that_flips() -> None:
-    table = pd.concat([history(f"r{s}", [5, 4, 3, 2 + 0.1 * s], [1, 2, 3, 4 + 0.1 * s], [0.1, 0.5, 0.8, 0.9])
+    table = pd.concat([history(f"r{s}", [5, 4, 3, 2 + 0.1 * s], [1, 2, 3, 4 + 0.1 * s], [0.1, 0.5, 0.8, 0.9], s)
                        for s in range(5)], ignore_index=True)  # fmt: skip
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(robustness, "VARIANTS", {"v": {"threshold": 0.1}})
@@ -192,7 +192,7 @@ def per_run_table(acc_from_e: bool, n: int = 30, seed: int = 0) -> pd.DataFrame:
     own = rng.normal(size=n)  # what E knows beyond the proxies
     log_e = 3 + dead_first + (own if acc_from_e else 0) + 0.05 * rng.normal(size=n)
     acc = 0.9 + 0.02 * (own if acc_from_e else dead_first * 5) + 0.002 * rng.normal(size=n)
-    return pd.DataFrame({"log10_absolute": log_e, "dead_first": dead_first, "dead_last": rng.uniform(0, 0.2, n),
+    return pd.DataFrame({"seed": np.arange(n) % 5, "log10_absolute": log_e, "dead_first": dead_first, "dead_last": rng.uniform(0, 0.2, n),
                          "n_weights": rng.integers(100, 1000, n), "weight_norm": rng.uniform(5, 10, n),
                          "final_acc": acc})  # fmt: skip
 
@@ -205,13 +205,36 @@ def test_beyond_proxies_tells_apart_information_and_restatement() -> None:
     with pytest.raises(ValueError, match="allowed values: 'dead_first'"):
         robustness.beyond_proxies(per_run_table(True), columns=["depth"])
     table = robustness.predictors(per_run_table(acc_from_e=True))
-    assert list(table["runs"]) == [30] * 5 and table.iloc[0]["Spearman with final accuracy"] > 0.8
+    assert list(table["runs"]) == [30] * 5 and table.iloc[0]["Spearman with final accuracy, within seeds"] > 0.8
+    assert list(table["seeds"]) == [5] * 5 and (table["low"] < table["Spearman with final accuracy, within seeds"]).all()
+
+
+def test_beyond_proxies_counts_runs_with_e_zero_and_shows_the_first_registered_rule() -> None:
+    # The book's one rule for E = 0: the lowest value, not dropped (the first-registered rule dropped such runs).
+    runs = per_run_table(acc_from_e=True)
+    lowest = runs["log10_absolute"].idxmin()
+    runs.loc[lowest, "log10_absolute"] = -np.inf
+    effect = robustness.beyond_proxies(runs)
+    assert effect.n == 30 and effect.registered.n == 29 and effect.registered.unit == "runs"
+    assert effect.estimate == pytest.approx(robustness.beyond_proxies(per_run_table(acc_from_e=True)).estimate)
+
+
+def test_seed_levels_do_not_make_a_correlation_within_seeds() -> None:
+    # Runs of one seed share its level of x and y: pooled, they correlate; within seeds, they do not.
+    rng = np.random.default_rng(3)
+    seeds = np.repeat(np.arange(5), 4)
+    level = rng.normal(size=5)[seeds] * 5
+    runs = pd.DataFrame({"seed": seeds, "log10_absolute": level + rng.normal(size=20),
+                         "final_acc": level + rng.normal(size=20)})
+    assert stats.spearmanr(runs["log10_absolute"], runs["final_acc"]).statistic > 0.7
+    rho, low, high = robustness._within_seeds(runs, "log10_absolute", "final_acc")
+    assert low < 0 < high and abs(rho) < 0.5
 
 
 def test_proxies_reads_dead_shares_of_the_first_and_last_counted_layer() -> None:
     rows = []
     for epoch, (a1, a3) in enumerate([(10, 2), (6, 3), (4, 4)]):
-        rows.append({"key": "r", "epoch": epoch, "log10_absolute": float(epoch), "active_1": a1, "size_1": 10,
+        rows.append({"key": "r", "epoch": epoch, "train.seed": 0, "log10_absolute": float(epoch), "active_1": a1, "size_1": 10,
                      "active_2": 5, "size_2": 5, "active_3": a3, "size_3": 4, "n_weights": 70, "weight_norm": 2.0,
                      "test_acc": 0.5 + 0.1 * epoch})  # fmt: skip
     per_run = robustness.proxies(pd.DataFrame(rows), epoch=1)

@@ -309,3 +309,11 @@ def test_a_diverged_run_is_stored_with_its_history_and_not_rerun(tmp_path: Path,
     assert run.history["diverged"].all() and len(run.history) < 4
     forbid_training(monkeypatch)
     assert el.execute(exploding, root=tmp_path, progress=False).path == run.path
+
+
+def test_trajectory_seeds_default_to_the_seeds_and_never_fall_below_them() -> None:
+    smoke = el.get_profile("smoke")
+    assert smoke.trajectory_seeds == smoke.seeds
+    assert el.get_profile("default").trajectory_seeds > el.get_profile("default").seeds
+    with pytest.raises(ValueError, match=r"trajectory_seeds \(3\) must be at least seeds \(5\)"):
+        dataclasses.replace(el.get_profile("default"), trajectory_seeds=3)

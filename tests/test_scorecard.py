@@ -103,3 +103,42 @@ def test_scorecard_has_one_row_per_claim_from_the_recorded_numbers(tmp_path: Pat
 def test_every_claim_has_a_primary_experiment_in_a_recorded_chapter() -> None:
     assert set(scorecard.PRIMARY) == set(claims.STATEMENTS)
     assert {chapter for chapter, _ in scorecard.PRIMARY.values()} <= set(scorecard.CHAPTERS)
+
+
+def test_only_real_data_with_a_deciding_profile_counts(tmp_path: Path) -> None:
+    # Issue 13: stand-in rows never count, nor do smoke or dry-run rows; the tally says so plainly when none does.
+    kwargs = {"root": tmp_path, "results_root": tmp_path / "results"}
+    scorecard.record(verdicts(fallback=True), "feedforward", "default", **kwargs)
+    card = scorecard.scorecard(scorecard.load_verdicts("default", **kwargs))
+    assert not card["counts"].any()
+    assert scorecard.tally(card).startswith("**No row counts as evidence in this build.**")
+    scorecard.record(verdicts(), "feedforward", "default", **kwargs)  # real data
+    card = scorecard.scorecard(scorecard.load_verdicts("default", **kwargs))
+    assert list(card[card["counts"]]["claim"]) == ["2a"]
+    assert scorecard.tally(card).startswith("**1 of 12 claims are decided on the paper's datasets**: 1 supported.")
+    scorecard.record(verdicts(), "feedforward", "smoke", **kwargs)
+    assert not scorecard.scorecard(scorecard.load_verdicts("smoke", **kwargs))["counts"].any()
+    frame = pd.DataFrame({"fallback": [False, True, False], "profile": ["paper", "paper", "paper-dry-run"]})
+    assert list(scorecard.counts(frame)) == [True, False, False]
+
+
+def test_scorecard_shows_the_first_registered_verdict_beside_the_amended_one(tmp_path: Path) -> None:
+    # E and the accuracy gain both fall steadily: supported as first registered, inconclusive as amended (3b).
+    runs = pd.concat([pd.DataFrame({"key": f"r{s}", "epoch": range(6), "train.seed": s,
+                                    "log10_absolute": [5, 4, 3, 2, 1, 0.5], "train_acc": [0.1, 0.5, 0.8, 0.9, 0.92, 0.93],
+                                    "data_source": "the real digits", "fallback": False, "dataset": "mnist",
+                                    "data_used": "mnist"}) for s in range(5)], ignore_index=True)  # fmt: skip
+    rows = pd.DataFrame(claims.verdict_rows([claims.predicts_accuracy_change(runs)], "MLP on mnist", runs))
+    kwargs = {"root": tmp_path, "results_root": tmp_path / "results"}
+    scorecard.record(rows, "feedforward", "default", **kwargs)
+    row = scorecard.scorecard(scorecard.load_verdicts("default", **kwargs)).set_index("claim").loc["3b"]
+    assert (row["verdict"], row["registered_verdict"], row["registered_unit"]) == ("inconclusive", "supported", "runs")
+    assert row["registered_estimate"] == pytest.approx(1.0) and row["rule"] == claims.RULE
+
+
+def test_verdicts_stored_by_older_code_are_not_reused(tmp_path: Path) -> None:
+    kwargs = {"root": tmp_path, "results_root": tmp_path / "results"}
+    path = scorecard.record(verdicts(), "feedforward", "default", **kwargs)
+    pd.read_csv(path).drop(columns=["registered_verdict"]).to_csv(path, index=False)
+    with pytest.warns(UserWarning, match="computed by older code.*registered_verdict"):
+        assert scorecard.load_verdicts("default", **kwargs).empty
