@@ -310,3 +310,20 @@ def test_every_claim_is_decidable_both_ways_at_the_books_sizes(profile: str) -> 
     assert set(supported) == set(claims.STATEMENTS)
     assert supported == dict.fromkeys(claims.STATEMENTS, "supported")
     assert contradicted == dict.fromkeys(claims.STATEMENTS, "contradicted")
+
+
+def test_predicts_accuracy_change_is_not_fooled_by_e_reaching_zero() -> None:
+    # Review finding: with E = 0 for the last epochs (tied ranks) and a decaying gain unrelated to E, a linear
+    # detrend on ranks read "supported" (1.0, interval [1, 1]); the isotonic detrend finds nothing.
+    run = {"log10_absolute": [0, -1, -2, -np.inf, -np.inf, -np.inf, -np.inf], "train_acc": [0.1, 0.5, 0.8, 0.9, 0.9, 0.9, 0.9]}
+    assert claims.predicts_accuracy_change(table([run] * 5)).verdict == "inconclusive"
+    rng = np.random.default_rng(0)
+    runs = []
+    for _ in range(10):
+        t = np.arange(15)
+        log_e = 5 - 0.3 * t + rng.normal(0, 0.2, 15)
+        log_e[rng.integers(5, 12):] = -np.inf
+        gain = 0.3 * np.exp(-t / 3) + rng.normal(0, 0.01, 15)
+        runs.append({"log10_absolute": list(log_e), "train_acc": list(np.r_[0.1, 0.1 + np.cumsum(gain[:-1])])})
+    effect = claims.predicts_accuracy_change(table(runs))
+    assert effect.verdict == "inconclusive" and abs(effect.estimate) < 0.15
