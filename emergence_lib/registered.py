@@ -21,7 +21,7 @@ from scipy import stats
 
 from .claims import (
     LEVEL, MIN_UNITS, PRUNE_COLUMNS, STATEMENTS, Effect, _against_baseline, _pruned_against_baseline, _runs, _speedups,
-    convergence_epoch, early_and_final, spearman, verdict,
+    convergence_epoch, early_and_final, partial_correlation, spearman, verdict,
 )  # fmt: skip
 
 N_RESAMPLES = 9999
@@ -201,3 +201,22 @@ def rugged_with_emergence(table: pd.DataFrame, measure: str = "local_minima") ->
     strict local minima on the grid, border points included)."""
     return _correlation_effect(table["log10_absolute"], table[measure], +1, "6",
                                f"Spearman correlation across networks between log10 E and {measure}", "networks")
+
+
+def beyond_proxies(data: np.ndarray, statement: str, definition: str) -> Effect:
+    """The robustness chapter's "3a | proxies" as registered: the partial Spearman correlation across runs of the
+    first two columns of ``data`` (one row per run) given the others, runs with a non-finite value (E = 0) left out,
+    percentile bootstrap over runs."""
+    data = data[np.isfinite(data).all(axis=1)]
+
+    def statistic(*cols):
+        stacked = np.column_stack(cols)
+        return partial_correlation(stacked[:, 0], stacked[:, 1], stacked[:, 2:])
+
+    estimate = statistic(*data.T) if len(data) else float("nan")
+    low, high = bootstrap_ci(tuple(data.T), statistic=statistic, paired=True) if np.isfinite(estimate) else (np.nan,) * 2
+    return Effect(
+        claim="3a | proxies", statement=statement, definition=definition, estimate=estimate, low=float(low),
+        high=float(high), null=0.0, direction=+1, n=len(data), unit="runs",
+        verdict=verdict(low, high, +1, len(data)), rule=RULE,
+    )  # fmt: skip

@@ -142,21 +142,10 @@ def beyond_proxies(per_run: pd.DataFrame, columns: Sequence[str] = tuple(PROXIES
     statement = "Emergence tells more about performance than simpler quantities do."
     named = ", ".join(PROXIES[c] for c in columns)
 
-    data = per_run[["log10_absolute", "final_acc", *columns]].to_numpy(dtype=float)
-    data = data[np.isfinite(data).all(axis=1)]
-
-    def statistic(*cols):
-        stacked = np.column_stack(cols)
-        return partial_correlation(stacked[:, 0], stacked[:, 1], stacked[:, 2:])
-
-    old = statistic(*data.T) if len(data) else float("nan")
-    old_low, old_high = registered.bootstrap_ci(tuple(data.T), statistic=statistic, paired=True) \
-        if np.isfinite(old) else (np.nan,) * 2  # fmt: skip
-    first = Effect(
-        claim="3a | proxies", statement=statement, definition="partial Spearman correlation across runs between log10 "
-        f"E after epoch 1 and the final test accuracy, controlling for the {named}", estimate=old, low=float(old_low),
-        high=float(old_high), null=0.0, direction=+1, n=len(data), unit="runs",
-        verdict=verdict(old_low, old_high, +1, len(data)), rule=registered.RULE,
+    first = registered.beyond_proxies(
+        per_run[["log10_absolute", "final_acc", *columns]].to_numpy(dtype=float), statement,
+        "partial Spearman correlation across runs between log10 E after epoch 1 and the final test accuracy, "
+        f"controlling for the {named}",
     )  # fmt: skip
     return Effect(
         claim="3a | proxies", statement=statement,

@@ -158,3 +158,30 @@ def tally(card: pd.DataFrame) -> str:
     named = ", ".join(f"{found[v]} {v}" for v in found.index)
     return (f"**{len(counted)} of {len(card)} claims are decided on the paper's datasets**: {named}. The other "
             f"{len(card) - len(counted)} rows do not count (stand-in data, a checks-only profile, or not computed).")
+
+
+def _interval(low: float, high: float) -> str:
+    return "" if pd.isna(low) else f"[{low:.2f}, {high:.2f}]"
+
+
+def _first_registered(row: pd.Series) -> str:
+    if not isinstance(row["registered_verdict"], str):
+        return ""
+    if row["registered_verdict"] == row["verdict"]:
+        return "same"
+    estimate = "n/a" if pd.isna(row["registered_estimate"]) else f"{row['registered_estimate']:.2f}"
+    units = f"{row['registered_n']:.0f} {row['registered_unit']}"
+    return f"{row['registered_verdict']} ({estimate} {_interval(row['registered_low'], row['registered_high'])}, {units})"
+
+
+def for_reading(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (a :func:`scorecard` or :func:`load_verdicts` table) with the columns the scorecard page shows:
+    ``effect [95% CI]``, ``counts`` ("yes"/"no", :func:`counts`) and ``as first registered`` (the first-registered
+    verdict with its effect where it differs from the amended one, "same" where it does not)."""
+    if table.empty:
+        return table.assign(**{"effect [95% CI]": [], "counts": [], "as first registered": []})
+    effect = table.apply(lambda r: "" if pd.isna(r["estimate"]) else f"{r['estimate']:.2f} {_interval(r['low'], r['high'])}",
+                         axis=1)  # fmt: skip
+    counted = table["counts"] if "counts" in table else counts(table)
+    return table.assign(**{"effect [95% CI]": effect, "counts": counted.map({True: "yes", False: "no"}),
+                           "as first registered": table.apply(_first_registered, axis=1)})

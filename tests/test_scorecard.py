@@ -142,3 +142,13 @@ def test_verdicts_stored_by_older_code_are_not_reused(tmp_path: Path) -> None:
     pd.read_csv(path).drop(columns=["registered_verdict"]).to_csv(path, index=False)
     with pytest.warns(UserWarning, match="computed by older code.*registered_verdict"):
         assert scorecard.load_verdicts("default", **kwargs).empty
+
+
+def test_for_reading_shows_effect_counts_and_the_registered_verdict_where_it_differs(tmp_path: Path) -> None:
+    kwargs = {"root": tmp_path, "results_root": tmp_path / "results"}
+    scorecard.record(verdicts(), "feedforward", "default", **kwargs)
+    shown = scorecard.for_reading(scorecard.scorecard(scorecard.load_verdicts("default", **kwargs))).set_index("claim")
+    row = shown.loc["2a"]
+    assert row["effect [95% CI]"] == f"{row['estimate']:.2f} [{row['low']:.2f}, {row['high']:.2f}]"
+    assert (row["counts"], row["as first registered"]) == ("yes", "same")
+    assert shown.loc["6", "effect [95% CI]"] == "" and shown.loc["6", "as first registered"] == ""
