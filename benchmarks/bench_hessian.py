@@ -1,4 +1,4 @@
-"""Hessian top eigenvalue and trace: ``emergence_lib.hessian`` against PyHessian, same model, same batch.
+"""Hessian top eigenvalue and trace: ``emergence_lib.probes.hessian`` against PyHessian, same model, same batch.
 
 The MLP 784-256-128-10 (``el.build_model("mlp", (1, 28, 28), 10, hidden=[256, 128])``, about 235,000
 parameters), trained for one epoch of SGD with momentum on the offline MNIST subset, and a batch of the first
@@ -49,7 +49,7 @@ from torch import nn
 
 import emergence_lib as el
 from bench_metric import epoch  # the same plain SGD epoch (benchmarks/ is on sys.path when run as a script)
-from emergence_lib.hessian import hessian_eigenvalues, hessian_trace
+from emergence_lib.probes.hessian import hessian_eigenvalues, hessian_trace
 
 
 PRODUCTS = [0]

@@ -49,7 +49,7 @@ import torch
 from torch import nn
 
 import emergence_lib as el
-from emergence_lib.train import resolve_device
+from emergence_lib.engine.train import resolve_device
 
 OVERHEAD_TARGET = 1.05  # tracked / untracked epoch time, at most
 THROUGHPUT_TARGET = 0.95  # library / plain samples per second, at least

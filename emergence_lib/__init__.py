@@ -1,18 +1,27 @@
 """emergence_lib: measuring emergence in neural networks, and the experiments of the book.
 
-The metric (:func:`path_emergence`, :func:`dense_emergence`, :func:`measure`), the node graph of a model
-(:func:`node_graph`) and node activity on a probe batch (:func:`activity`); the experiments engine: datasets
-(:func:`load_dataset`), models (:func:`mlp`, :func:`vgg`, :func:`small_cnn`), training with per-epoch emergence
-(:func:`train`), stored runs and sweeps (:func:`execute`, :func:`run_sweep`, :func:`experiment`), run sizes
-(:func:`get_profile`), pruning (:mod:`~emergence_lib.prune`, :class:`PruneConfig`, :class:`Pruner`); the claims'
-verdicts (:mod:`~emergence_lib.claims`), the loss landscape (:mod:`~emergence_lib.landscape`), its curvature
-(:mod:`~emergence_lib.hessian`), the emergence-promoting initialization (:mod:`~emergence_lib.init`) and the
-book's figures (:mod:`~emergence_lib.plots`).
+The package is cut in layers; each imports only the layers above it::
+
+    metric/       graph (nodes and edges of a model), activity (capture once, threshold many), counting, emergence
+    engine/       data, models, init, train, prune, runs (stored under a hash of their config), profiles, locations
+    probes/       landscape (directions, surfaces, ruggedness), hessian (one curvature object per model and batch)
+    experiments   one function per chapter experiment: its run configs and the name its results are published under
+    analysis/     claims (effects, intervals, verdicts), registered, calibration, robustness, scorecard
+    plots         one style, figures sized for the page
+    book/         the executor (papermill, site, student copies) and the chapters' helpers
+
+The names most used are importable from here: :func:`measure`, :func:`capture_activity`, :func:`node_graph`,
+:func:`load_dataset`, :func:`build_model`, :func:`train`, :func:`execute`, :func:`run_sweep`,
+:func:`experiment`, :func:`get_profile`; and the modules ``el.prune``, ``el.landscape``, ``el.hessian``,
+``el.claims``, ``el.scorecard``, ``el.robustness``, ``el.experiments``, ``el.plots``.
 """
 
-from . import calibration, claims, hessian, init, landscape, plots, prune, registered, robustness, scorecard
-from .activity import Activity, activity
-from .data import (
+import sys as _sys
+
+from . import experiments, plots
+from .analysis import calibration, claims, registered, robustness, scorecard
+from .engine import data, init, locations, models, profiles, prune, runs
+from .engine.data import (
     DATASETS,
     Dataset,
     DatasetCacheError,
@@ -20,74 +29,53 @@ from .data import (
     DatasetUnavailableError,
     load_dataset,
 )
-from .graph import NodeGraph, NodeLayer, UnsupportedModelError, node_graph
-from .metric import EmergenceResult, dense_emergence, measure, path_emergence
-from .models import build_model, mlp, small_cnn, vgg
-from .profiles import PROFILES, Profile, get_profile
-from .prune import PruneConfig, Pruner
-from .runs import (
+from .engine.models import build_model, mlp, small_cnn, vgg
+from .engine.profiles import PROFILES, Profile, get_profile
+from .engine.prune import PruneConfig, Pruner
+from .engine.runs import (
     RESULTS_VERSION,
     Run,
     RunConfig,
     execute,
     experiment,
-    initial_model,
     export_results,
+    initial_model,
     load_results,
     load_run,
     results_table,
     run_sweep,
 )
-from .train import Callback, TrainConfig, TrainingDiverged, TrainState, train
+from .engine.train import Callback, TrainConfig, TrainingDiverged, TrainState, resolve_device, train
+from .metric import counting, emergence, graph
+from .metric.activity import Activity, Capture, activity, capture_activity
+from .metric.emergence import EmergenceResult, dense_emergence, measure, path_emergence
+from .metric.graph import NodeGraph, NodeLayer, UnsupportedModelError, node_graph, weight_layers
+from .probes import hessian, landscape
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+# The flat layout before 0.2 (``emergence_lib.engine.train``, ``emergence_lib.metric.counting``, ...): old imports find the modules.
+_MOVED = {
+    "graph": "metric.graph", "activity": "metric.activity", "paths": "metric.counting", "data": "engine.data",
+    "models": "engine.models", "init": "engine.init", "train": "engine.train", "prune": "engine.prune",
+    "runs": "engine.runs", "profiles": "engine.profiles", "landscape": "probes.landscape", "hessian": "probes.hessian",
+    "claims": "analysis.claims", "registered": "analysis.registered", "calibration": "analysis.calibration",
+    "robustness": "analysis.robustness", "scorecard": "analysis.scorecard",
+}
+for _old, _new in _MOVED.items():
+    _sys.modules.setdefault(f"{__name__}.{_old}", _sys.modules[f"{__name__}.{_new}"])
 
 __all__ = [
-    "claims",
-    "plots",
-    "prune",
-    "landscape",
-    "hessian",
-    "init",
-    "DATASETS",
-    "PROFILES",
-    "RESULTS_VERSION",
-    "Activity",
-    "Callback",
-    "Dataset",
-    "DatasetCacheError",
-    "DatasetFallbackWarning",
-    "DatasetUnavailableError",
-    "EmergenceResult",
-    "NodeGraph",
-    "NodeLayer",
-    "Profile",
-    "PruneConfig",
-    "Pruner",
-    "Run",
-    "RunConfig",
-    "TrainConfig",
-    "TrainState",
-    "TrainingDiverged",
-    "UnsupportedModelError",
-    "activity",
-    "build_model",
-    "dense_emergence",
-    "execute",
-    "initial_model",
-    "experiment",
-    "export_results",
-    "get_profile",
-    "load_dataset",
-    "load_results",
-    "load_run",
-    "measure",
-    "mlp",
-    "node_graph",
-    "path_emergence",
-    "results_table",
-    "run_sweep",
-    "small_cnn",
-    "train",
-    "vgg",
+    # modules the chapters use
+    "calibration", "claims", "data", "experiments", "hessian", "init", "landscape", "locations", "models", "plots",
+    "profiles", "prune", "registered", "robustness", "runs", "scorecard",
+    # the metric
+    "Activity", "Capture", "EmergenceResult", "NodeGraph", "NodeLayer", "UnsupportedModelError", "activity",
+    "capture_activity", "dense_emergence", "measure", "node_graph", "path_emergence", "weight_layers",
+    # the engine
+    "DATASETS", "PROFILES", "RESULTS_VERSION", "Callback", "Dataset", "DatasetCacheError", "DatasetFallbackWarning",
+    "DatasetUnavailableError", "Profile", "PruneConfig", "Pruner", "Run", "RunConfig", "TrainConfig", "TrainState",
+    "TrainingDiverged", "build_model", "execute", "experiment", "export_results", "get_profile", "initial_model",
+    "load_dataset", "load_results", "load_run", "mlp", "resolve_device", "results_table", "run_sweep", "small_cnn",
+    "train", "vgg",
 ]

@@ -37,7 +37,7 @@ def epoch_band(
     """Mean of ``y`` over seeds per epoch, with its 95% confidence band (:data:`CI`), one line per ``hue``.
 
     Args:
-        table: a long table with one row per run and epoch (e.g. :func:`~emergence_lib.runs.results_table`).
+        table: a long table with one row per run and epoch (e.g. :func:`~emergence_lib.engine.runs.results_table`).
         y: the column to draw (e.g. ``"log10_absolute"``, ``"test_acc"``).
         hue: the column that separates lines (e.g. ``"width"``); None for a single line.
         ax: where to draw (default: a new figure).
@@ -65,7 +65,7 @@ def draw_network(
 
     Args:
         adjacency: ``adjacency[k-1][v, u]`` nonzero when node u of layer k-1 feeds node v of layer k
-            (as in :class:`~emergence_lib.graph.NodeGraph`).
+            (as in :class:`~emergence_lib.metric.graph.NodeGraph`).
         active: bool tensors, one per layer.
         values: activities to print on the nodes (optional).
         names: a caption per layer (optional).
@@ -116,7 +116,7 @@ def pair_heatmap(per_pair, ax: plt.Axes | None = None, title: str = "log10 E_ij"
 
 
 def surface_contour(surface, ax: plt.Axes | None = None, levels: int = 20, title: str | None = None) -> plt.Axes:
-    """Contours of a 2-D loss surface (:class:`~emergence_lib.landscape.Surface`), the base weights marked."""
+    """Contours of a 2-D loss surface (:class:`~emergence_lib.probes.landscape.Surface`), the base weights marked."""
     if ax is None:
         _, ax = plt.subplots(figsize=(4.2, 3.6))
     alphas, betas = surface.coords

@@ -12,7 +12,7 @@ Pilot networks: the MNIST MLP of the ``default`` profile, training seeds 100 and
 multipliers 0.25 and 1, unpruned and magnitude-pruned at initialization to 90%; trained as the book trains.
 
 Run: ``.venv/bin/python pilots/landscape_measure.py``; writes ``emergence_lib/pilots/landscape_measure.csv`` (one row
-per network and candidate; shipped with the library), which :func:`emergence_lib.claims.landscape_pilot` reads for
+per network and candidate; shipped with the library), which :func:`emergence_lib.analysis.claims.landscape_pilot` reads for
 the method page and the tests.
 """
 
@@ -33,7 +33,7 @@ OUT = Path(__file__).resolve().parent.parent / "emergence_lib" / "pilots" / "lan
 
 
 def candidates(model: nn.Module, batch, loss_fn) -> dict[str, float]:
-    """The candidates of :data:`emergence_lib.landscape.PILOT_CANDIDATES`, in its order, for one trained network."""
+    """The candidates of :data:`emergence_lib.probes.landscape.PILOT_CANDIDATES`, in its order, for one trained network."""
     return {name: el.landscape.candidate_measure(model, loss_fn, batch, **spec)
             for name, spec in el.landscape.PILOT_CANDIDATES.items()}  # fmt: skip
 

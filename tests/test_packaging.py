@@ -124,7 +124,7 @@ def test_the_comparison_can_fail(tmp_path: Path) -> None:
 
 
 # The oldest release of a dependency that has an API the library calls, and where it is called.
-API_FLOORS = {"scipy": ("1.15", "scipy.stats.bootstrap(..., rng=) in emergence_lib.registered.bootstrap_ci")}
+API_FLOORS = {"scipy": ("1.15", "scipy.stats.bootstrap(..., rng=) in emergence_lib.analysis.registered.bootstrap_ci")}
 
 
 def test_version_floors_admit_no_release_without_the_apis_used() -> None:

@@ -1,0 +1,178 @@
+"""The reproduction scorecard: every chapter's verdicts, stored as they were computed, and one row per claim.
+
+Data flows one way: a chapter computes its verdicts from stored runs (:func:`~emergence_lib.analysis.claims.verdict_rows`)
+and :func:`record` stores them; the scorecard page reads them back (:func:`load_verdicts`) and picks, for every
+claim of the reference, the experiment fixed in :data:`PRIMARY` before any result was seen (:func:`scorecard`).
+No number is typed by hand anywhere on the way.
+
+Verdicts of a profile live in ``data/verdicts/<profile>/<chapter>.csv`` (regenerated, like stored runs); those of
+the ``paper`` profile are also published to ``results/paper/verdicts-<chapter>.csv`` and, when present, are the
+ones the scorecard shows.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from .._checks import check_choice
+from .claims import STATEMENTS, VERDICT_COLUMNS
+from ..engine.profiles import checks_only
+from ..engine.locations import verdicts_path, verdicts_root as _verdicts_root
+from ..engine.runs import export_results, load_results
+
+CHAPTERS = ("feedforward", "convolutional", "pruning", "landscape", "initialization")
+"""The chapters whose verdicts the scorecard collects, in reading order."""
+
+PUBLISHED = "paper"
+"""The profile whose published verdicts (``results/paper/``) the scorecard prefers."""
+
+PRIMARY = {
+    **{claim: ("feedforward", "MLP on mnist") for claim in ("1", "2a", "2b", "3a", "3b")},
+    **{claim: ("pruning", "MLP on mnist") for claim in ("4a", "4b", "5a", "5b")},
+    "6": ("landscape", "MLP on mnist"),  # amended measure; the first-registered count is its registered_* columns
+    **{claim: ("initialization", "MLP on mnist, no batch norm") for claim in ("7a", "7b")},
+}
+"""For every claim, the (chapter, setting) whose verdict the scorecard reports: the paper's own setting (MNIST
+MLP; magnitude pruning; the initialization without batch norm, as the scheme was proposed). Fixed before any
+result was seen; every other experiment's verdict is in the full table beside it. A setting is the experiment as
+asked (the ``setting`` column of the verdicts); its ``experiment`` label names the data really used."""
+
+NOT_COMPUTED = "not computed"
+
+
+def record(
+    verdicts: pd.DataFrame,
+    chapter: str,
+    profile: str,
+    root: str | Path | None = None,
+    results_root: str | Path | None = None,
+) -> Path:
+    """Store a chapter's verdicts (rows of :func:`~emergence_lib.analysis.claims.verdict_rows`) for the scorecard.
+
+    Adds the chapter, the profile and the time of computation; writes atomically; for the ``paper`` profile also
+    publishes them to ``results/paper/verdicts-<chapter>.csv``.
+
+    Args:
+        verdicts: the chapter's verdicts table.
+        chapter: one of :data:`CHAPTERS`.
+        profile: the profile that computed them.
+        root: the folder holding ``verdicts/`` (default: ``data/`` under the project root).
+        results_root: the published-results folder (default: ``results/``).
+    """
+    check_choice("chapter", chapter, CHAPTERS)
+    missing = [c for c in VERDICT_COLUMNS if c not in verdicts]
+    if missing:
+        raise ValueError(f"verdicts lack the columns {missing}; build them with claims.verdict_rows")
+    stored = verdicts[list(VERDICT_COLUMNS)].assign(
+        chapter=chapter, profile=profile, computed=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    )
+    path = export_results(stored, chapter, profile, _verdicts_root(root))
+    if profile == PUBLISHED:
+        export_results(stored, f"verdicts-{chapter}", PUBLISHED, results_root)
+    return path
+
+
+def load_verdicts(
+    profile: str, root: str | Path | None = None, results_root: str | Path | None = None
+) -> pd.DataFrame:
+    """Every recorded verdict, one table: per chapter the published ``paper`` verdicts when present, else those
+    recorded with ``profile``; chapters with neither, or whose stored verdicts lack columns of the current code
+    (computed by older code: a warning says so), are absent (see the ``profile`` column for which is which)."""
+    frames = []
+    for chapter in CHAPTERS:
+        table = load_results(f"verdicts-{chapter}", PUBLISHED, results_root)
+        if table is None:
+            table = load_results(chapter, profile, _verdicts_root(root))
+        if table is not None and set(VERDICT_COLUMNS) - set(table):
+            warnings.warn(f"the stored verdicts of '{chapter}' were computed by older code (no columns "
+                          f"{sorted(set(VERDICT_COLUMNS) - set(table))}); run the chapter again", stacklevel=2)
+            table = None
+        if table is not None:
+            frames.append(table)
+    columns = [*VERDICT_COLUMNS, "chapter", "profile", "computed"]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+
+def counts(verdicts: pd.DataFrame) -> pd.Series:
+    """Which rows count as evidence about the paper's claims: those computed on the dataset they name (real data;
+    a subset counts, its size is in the ``data used`` column), with a profile that decides something. Rows on
+    stand-in data and rows of ``smoke`` or a dry run never count."""
+    real = ~verdicts["fallback"].fillna(True).astype(bool)
+    decides = ~verdicts["profile"].fillna("smoke").map(checks_only).astype(bool)
+    return real & decides
+
+
+SCORECARD_COLUMNS = ["claim", "statement", "chapter", "experiment", "definition", "estimate", "low", "high", "n",
+                     "unit", "seeds", "profile", "data used", "fallback", "counts", "verdict", "rule",
+                     "registered_verdict", "registered_estimate", "registered_low", "registered_high", "registered_n",
+                     "registered_unit", "registered_definition", "computed"]  # fmt: skip
+"""The columns of :func:`scorecard`: the effect and verdict by the amended rules, whether the row counts as
+evidence (:func:`counts`), and the effect and verdict by the first-registered rule (``registered_*``)."""
+
+
+def scorecard(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """One row per claim of :data:`~emergence_lib.analysis.claims.STATEMENTS`: the verdict of its :data:`PRIMARY` experiment,
+    with the effect, its 95% interval, the units and seeds behind it, the profile and data really used, whether the
+    row counts as evidence (:func:`counts`), and the first-registered effect and verdict beside it.
+
+    A claim whose experiment has no recorded verdict gets the verdict :data:`NOT_COMPUTED` and names the chapter
+    to run.
+    """
+    verdicts = verdicts.assign(counts=counts(verdicts)) if len(verdicts) else verdicts.assign(counts=[])
+    rows = []
+    for claim, statement in STATEMENTS.items():
+        chapter, setting = PRIMARY[claim]
+        found = verdicts[(verdicts["chapter"] == chapter) & (verdicts["setting"] == setting)
+                         & (verdicts["claim"].astype(str) == claim)]  # fmt: skip
+        base = {"claim": claim, "statement": statement, "chapter": chapter, "experiment": setting, "counts": False}
+        if found.empty:
+            rows.append({**base, "verdict": NOT_COMPUTED, "definition": f"run the chapter '{chapter}' to compute it"})
+            continue
+        row = found.iloc[0]
+        rows.append({**base, **{c: row[c] for c in SCORECARD_COLUMNS if c in row.index}})
+    return pd.DataFrame(rows).reindex(columns=SCORECARD_COLUMNS)
+
+
+def tally(card: pd.DataFrame) -> str:
+    """One Markdown sentence counting the verdicts of the rows that count as evidence, or saying plainly that none
+    does (an offline build, whose rows are computed on stand-in data)."""
+    counted = card[card["counts"].fillna(False).astype(bool)]
+    if counted.empty:
+        return (f"**No row counts as evidence in this build.** All {len(card)} claims were decided on stand-in data or "
+                "with a profile that only checks the code, so the verdicts here show what the method finds on that "
+                "data, not whether the paper's claims hold on its datasets.")  # fmt: skip
+    found = counted["verdict"].value_counts()
+    named = ", ".join(f"{found[v]} {v}" for v in found.index)
+    return (f"**{len(counted)} of {len(card)} claims are decided on the paper's datasets**: {named}. The other "
+            f"{len(card) - len(counted)} rows do not count (stand-in data, a checks-only profile, or not computed).")
+
+
+def _interval(low: float, high: float) -> str:
+    return "" if pd.isna(low) else f"[{low:.2f}, {high:.2f}]"
+
+
+def _first_registered(row: pd.Series) -> str:
+    if not isinstance(row["registered_verdict"], str):
+        return ""
+    if row["registered_verdict"] == row["verdict"]:
+        return "same"
+    estimate = "n/a" if pd.isna(row["registered_estimate"]) else f"{row['registered_estimate']:.2f}"
+    units = f"{row['registered_n']:.0f} {row['registered_unit']}"
+    return f"{row['registered_verdict']} ({estimate} {_interval(row['registered_low'], row['registered_high'])}, {units})"
+
+
+def for_reading(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (a :func:`scorecard` or :func:`load_verdicts` table) with the columns the scorecard page shows:
+    ``effect [95% CI]``, ``counts`` ("yes"/"no", :func:`counts`) and ``as first registered`` (the first-registered
+    verdict with its effect where it differs from the amended one, "same" where it does not)."""
+    if table.empty:
+        return table.assign(**{"effect [95% CI]": [], "counts": [], "as first registered": []})
+    effect = table.apply(lambda r: "" if pd.isna(r["estimate"]) else f"{r['estimate']:.2f} {_interval(r['low'], r['high'])}",
+                         axis=1)  # fmt: skip
+    counted = table["counts"] if "counts" in table else counts(table)
+    return table.assign(**{"effect [95% CI]": effect, "counts": counted.map({True: "yes", False: "no"}),
+                           "as first registered": table.apply(_first_registered, axis=1)})

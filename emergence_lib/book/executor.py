@@ -1,0 +1,611 @@
+"""Execute the book's chapters with papermill and build the site with Jupyter Book.
+
+Command line (from the repository root)::
+
+    python -m emergence_lib.book execute [--profile smoke|default|paper] [--chapter NAME] [--device cpu|cuda|auto]
+    python -m emergence_lib.book build   [same options]
+    python -m emergence_lib.book student [--out DIR] [--chapter NAME]
+
+How executed notebooks reach Jupyter Book: the chapters in ``book/`` stay output-free in git. :func:`execute`
+assembles a complete book source folder ``_build/executed/<profile>/`` -- ``_config.yml``, ``_toc.yml`` and every
+non-notebook file of ``book/`` copied as they are, every chapter written there by papermill with its outputs.
+:func:`build_site` runs ``jupyter-book build`` on that folder (its ``_config.yml`` turns execution off), strictly
+(``-W``), into ``_build/html``. Jupyter Book thus renders exactly the executed copies and never executes again;
+each profile keeps its own executed copies, so switching profiles never mixes results.
+
+Progress bars: chapters are executed with ``TQDM_DISABLE=1`` in the kernel's environment, so ``tqdm`` (plain
+or ``tqdm.auto``) draws nothing -- no stderr noise and no ipywidgets state in the static site. A reader who
+runs a chapter in Jupyter still sees the bars.
+
+Data and results: the kernels start in the staging folder, with the environment variable ``EMERGENCE_ROOT``
+(:data:`PROJECT_ROOT_VARIABLE`) set to the book root, so that chapters find the repository's ``data/`` (dataset
+cache, stored runs) and ``results/<profile>/`` (published results) through :mod:`emergence_lib.engine.runs`.
+
+Build status: every executed chapter is recorded (profile, time, ok or failed, device, versions) in
+``_build/executed/<profile>/status.json``; the page ``book/status.md`` of the staging copy is rewritten from
+these records, with the build date, by :func:`execute` and :func:`build_site`. Executing one chapter keeps the
+rows of the others. The page in git only says that it is filled in when the book is built.
+
+Student notebooks: :func:`student_notebooks` (command ``student``) writes copies of the chapters without the
+cells tagged ``solution`` and without outputs, for an instructor to hand out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .._checks import check_choice
+from ..engine.locations import ROOT_VARIABLE, atomic_write_text, executed_dir, site_dir, student_dir
+from ..engine.profiles import PROFILES as _PROFILE_TABLE
+from ..engine.profiles import get_profile
+from ..engine.train import DEVICES, resolve_device
+
+PROFILES: tuple[str, ...] = tuple(_PROFILE_TABLE)
+"""Names of the run sizes every chapter understands (defined in :mod:`emergence_lib.engine.profiles`)."""
+
+KERNEL = "python3"
+"""Jupyter kernel the chapters run in: the Python environment that runs this module."""
+
+BOOK_SOURCES = "book"
+"""Folder (relative to the book root) holding every page, chapter and asset listed in ``_toc.yml``."""
+
+STATUS_PAGE = "book/status.md"
+"""The build-status page (relative to the book root); its staging copy is rewritten from the run records."""
+
+STATUS_RECORDS = "status.json"
+"""File of the staging folder recording every executed chapter (see :func:`execute`)."""
+
+PROJECT_ROOT_VARIABLE = ROOT_VARIABLE
+"""Environment variable naming the folder that holds ``data/`` and ``results/`` (read by
+``emergence_lib.engine.runs``). :func:`execute` sets it to the book root for the chapters it runs, unless it is
+already set, so a chapter executed in the build folder still uses the repository's dataset cache, stored runs
+and published results."""
+
+SOLUTION_TAG = "solution"
+"""Cell tag of every solution cell; :func:`student_notebooks` removes these cells."""
+
+# A sphinx-exercise solution directive, plain or gated; a cell holding one must be tagged SOLUTION_TAG.
+_SOLUTION_DIRECTIVE = re.compile(r"\{solution(?:-start|-end)?\}")
+
+# Environment of the kernels papermill starts (they inherit ours); restored afterwards.
+_KERNEL_ENV: dict[str, str | None] = {
+    "TQDM_DISABLE": "1",  # no progress bars, hence no widget JSON or stderr residue in the site
+    "PYDEVD_DISABLE_FILE_VALIDATION": "1",  # silences the debugger's frozen-modules warning at kernel start
+    "MPLBACKEND": None,  # a global MPLBACKEND=Agg would stop ipykernel from choosing the inline backend
+}
+
+
+class BookError(RuntimeError):
+    """A chapter failed to execute, or Jupyter Book failed to build the site."""
+
+
+@dataclass(frozen=True)
+class ChapterRun:
+    """Outcome of executing one chapter.
+
+    Attributes:
+        name: The chapter's name in ``_toc.yml``, e.g. ``"book/emergence_metric"``.
+        output: The executed notebook (written even when execution failed, with the traceback in it).
+        seconds: Wall-clock time of the execution.
+        error: ``None`` on success, else ``"ExceptionName: message"`` of the failure.
+    """
+
+    name: str
+    output: Path
+    seconds: float
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the chapter executed without error."""
+        return self.error is None
+
+
+def book_root(root: str | Path | None = None) -> Path:
+    """The folder holding ``_config.yml`` and ``_toc.yml``.
+
+    Args:
+        root: Explicit folder; by default the current directory if it holds a book, else the repository
+            this package was installed from (editable install).
+
+    Raises:
+        BookError: When no ``_toc.yml`` is found there.
+    """
+    candidates = [Path(root)] if root is not None else [Path.cwd(), Path(__file__).resolve().parents[2]]
+    for folder in candidates:
+        if (folder / "_toc.yml").is_file() and (folder / "_config.yml").is_file():
+            return folder.resolve()
+    raise BookError(f"no _config.yml and _toc.yml found in {', '.join(map(str, candidates))}")
+
+
+def _toc_files(node: object) -> Iterator[str]:
+    """Every ``root``/``file`` entry of a parsed ``_toc.yml``, in reading order."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("root", "file") and isinstance(value, str):
+                yield value
+            else:
+                yield from _toc_files(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _toc_files(item)
+
+
+def list_chapters(root: str | Path | None = None) -> list[str]:
+    """Names of the notebook chapters listed in ``_toc.yml``, in reading order.
+
+    A name is the toc entry without suffix (``"book/emergence_metric"``); Markdown pages are not chapters.
+    """
+    import yaml  # part of the `book` extra (jupyter-book needs it too), not of the core library
+
+    root = book_root(root)
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    names = [str(Path(entry).with_suffix("")) for entry in _toc_files(toc)]
+    return [name for name in names if (root / f"{name}.ipynb").is_file()]
+
+
+def _select(chapters: Sequence[str] | None, available: list[str]) -> list[str]:
+    """Resolve chapter names given as ``emergence_metric``, ``book/emergence_metric`` or with ``.ipynb``."""
+    if not chapters:
+        return available
+    selected = []
+    for wanted in chapters:
+        stem = wanted.removesuffix(".ipynb")
+        matches = [name for name in available if stem in (name, Path(name).name)]
+        if not matches:
+            raise ValueError(f"unknown chapter {wanted!r}; available chapters: {', '.join(available)}")
+        selected += [m for m in matches if m not in selected]
+    return selected
+
+
+def check_profile(profile: str) -> str:
+    """Return ``profile`` if it is one of :data:`PROFILES`, else raise ValueError naming the allowed values."""
+    return get_profile(profile).name
+
+
+def staging_dir(profile: str, out: str | Path | None = None, root: str | Path | None = None) -> Path:
+    """The book source folder holding the executed chapters of ``profile``: ``<out>/_build/executed/<profile>``."""
+    out = Path(out) if out is not None else book_root(root)
+    return executed_dir(check_profile(profile), out)
+
+
+def stage(profile: str, out: str | Path | None = None, root: str | Path | None = None) -> Path:
+    """Copy the book's configuration and non-notebook sources into the staging folder of ``profile``.
+
+    Notebooks are not copied: :func:`execute` writes them there. Pages (Markdown or notebooks) whose source no longer
+    exists are removed from the staging folder. Returns the staging folder.
+    """
+    root = book_root(root)
+    staging = staging_dir(profile, out, root)
+    staging.mkdir(parents=True, exist_ok=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(root / name, staging / name)
+    for path in sorted((root / BOOK_SOURCES).rglob("*")):
+        relative = path.relative_to(root)
+        hidden = any(part.startswith(".") for part in relative.parts)
+        if path.is_file() and path.suffix != ".ipynb" and not hidden:
+            (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, staging / relative)  # copy2 keeps mtimes: unchanged pages look unchanged
+    for path in sorted((staging / BOOK_SOURCES).rglob("*")):
+        # A page removed or converted since the last build (method.md -> method.ipynb) must not stay behind: Sphinx
+        # would find two sources for one page. Only pages: the CSV files a chapter writes there are kept.
+        if path.suffix in (".md", ".ipynb") and not (root / path.relative_to(staging)).exists():
+            path.unlink()
+    return staging
+
+
+@contextmanager
+def _project_root(root: Path) -> Iterator[None]:
+    """Set :data:`PROJECT_ROOT_VARIABLE` to ``root`` inside, unless the caller has set it already."""
+    if os.environ.get(PROJECT_ROOT_VARIABLE):
+        yield
+        return
+    os.environ[PROJECT_ROOT_VARIABLE] = str(root)
+    try:
+        yield
+    finally:
+        os.environ.pop(PROJECT_ROOT_VARIABLE, None)
+
+
+@contextmanager
+def _kernel_environment() -> Iterator[None]:
+    """Set :data:`_KERNEL_ENV` for the kernels started inside, and restore our environment afterwards."""
+    saved = {key: os.environ.get(key) for key in _KERNEL_ENV}
+    try:
+        for key, value in _KERNEL_ENV.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def execute_chapter(source: Path, output: Path, profile: str, device: str) -> str | None:
+    """Execute one notebook with papermill, injecting ``profile`` and ``device``.
+
+    The kernel starts in the output's folder, so files a chapter writes land in the build folder, not in git;
+    it inherits this process's environment (see :data:`PROJECT_ROOT_VARIABLE`, set by :func:`execute`).
+
+    Returns:
+        ``None`` on success, else ``"ExceptionName: message"`` (the executed copy holds the full traceback).
+    """
+    import papermill  # imported here: papermill is part of the `book` extra, not of the core library
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with _kernel_environment():
+            papermill.execute_notebook(
+                str(source),
+                str(output),
+                parameters={"profile": profile, "device": device},
+                kernel_name=KERNEL,
+                language="python",  # so a notebook without kernelspec metadata still runs
+                cwd=str(output.parent),
+                progress_bar=False,
+                log_output=False,
+            )
+    except papermill.PapermillExecutionError as exc:
+        return f"{exc.ename}: {exc.evalue} (cell with execution count {exc.exec_count})"
+    except Exception as exc:  # kernel died, kernel not found, malformed notebook: still one line per chapter
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def execute(
+    profile: str = "default",
+    chapters: Sequence[str] | None = None,
+    device: str = "auto",
+    out: str | Path | None = None,
+    root: str | Path | None = None,
+    log: Callable[[str], None] = print,
+) -> list[ChapterRun]:
+    """Execute chapters into the staging folder of ``profile`` and report one line per chapter.
+
+    Args:
+        profile: One of :data:`PROFILES`, passed to every chapter as the parameter ``profile``.
+        chapters: Names of chapters to run (default: every notebook in ``_toc.yml``).
+        device: One of :data:`DEVICES`; ``auto`` is resolved here, chapters receive ``cpu`` or ``cuda``.
+        out: Folder receiving ``_build/`` (default: the book root).
+        root: The book root (default: see :func:`book_root`).
+        log: Where progress lines and the failure report go.
+
+    Returns:
+        One :class:`ChapterRun` per chapter; execution goes on after a failure so every failure is reported.
+        Each run is also recorded in the staging folder's :data:`STATUS_RECORDS` (replacing that chapter's
+        previous record, keeping the others) and the staging copy of :data:`STATUS_PAGE` is rewritten.
+    """
+    check_profile(profile)
+    device = str(resolve_device(device))  # chapters receive cpu, cuda or mps
+    root = book_root(root)
+    selected = _select(chapters, list_chapters(root))
+    staging = stage(profile, out, root)
+    log(f"executing {len(selected)} chapter(s), profile={profile}, device={device}, into {staging}")
+    environment = _environment(device)
+    runs = []
+    with _project_root(root):  # data/ and results/ of the book root, though the kernels start in the staging copy
+        for name in selected:
+            start = time.perf_counter()
+            output = staging / f"{name}.ipynb"
+            error = execute_chapter(root / f"{name}.ipynb", output, profile, device)
+            run = ChapterRun(name, output, time.perf_counter() - start, error)
+            runs.append(run)
+            _record_run(staging, run, profile, environment)  # after each chapter: an interrupted run keeps its rows
+            log(f"  {name:<40} {run.seconds:7.1f} s  {'ok' if run.ok else 'FAILED'}")
+    write_status_page(profile, out, root)
+    failed = [run for run in runs if not run.ok]
+    if failed:
+        log(failure_report(failed, len(runs)))
+    return runs
+
+
+def failure_report(failed: Sequence[ChapterRun], total: int) -> str:
+    """A readable summary naming each failed chapter, its error, and where its traceback is."""
+    lines = [f"{len(failed)} of {total} chapter(s) FAILED:"]
+    for run in failed:
+        lines += [f"  {run.name}: {run.error}", f"    traceback in the executed copy: {run.output}"]
+    return "\n".join(lines)
+
+
+def _environment(device: str) -> dict[str, str]:
+    """Device and versions recorded with each executed chapter (the kernels run this interpreter)."""
+    import torch  # already imported by the package itself
+
+    from .. import __version__
+
+    if device == "cuda":
+        device = f"cuda ({torch.cuda.get_device_name()})"
+    return {
+        "device": device,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "emergence_lib": __version__,
+        "platform": platform.platform(),
+    }
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def status_records(profile: str, out: str | Path | None = None, root: str | Path | None = None) -> dict[str, dict]:
+    """The recorded executions of ``profile``, by chapter name (empty when nothing was executed).
+
+    Each record holds ``profile``, ``seconds``, ``ok``, ``error``, ``executed_at``, ``device``, ``python``,
+    ``torch``, ``emergence_lib`` and ``platform``; it is read from the staging folder's :data:`STATUS_RECORDS`.
+    """
+    return _read_records(staging_dir(profile, out, root) / STATUS_RECORDS)
+
+
+def _read_records(path: Path) -> dict[str, dict]:
+    if not path.is_file():
+        return {}
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")).get("chapters", {}))
+    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):  # written atomically: only a hand edit
+        return {}
+
+
+def _record_run(staging: Path, run: ChapterRun, profile: str, environment: dict[str, str]) -> None:
+    """Replace ``run``'s chapter record in the staging folder's :data:`STATUS_RECORDS`, keeping the others."""
+    path = staging / STATUS_RECORDS
+    records = _read_records(path)
+    records[run.name] = {
+        "profile": profile,
+        "seconds": run.seconds,
+        "ok": run.ok,
+        "error": run.error,
+        "executed_at": _now(),
+        **environment,
+    }
+    atomic_write_text(path, json.dumps({"profile": profile, "chapters": records}, indent=2, sort_keys=True) + "\n")
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _md(text: object) -> str:
+    """``text`` as literal Markdown table-cell content: one line, every ASCII punctuation character escaped."""
+    text = _ANSI.sub("", str(text)).replace("\r", " ").replace("\n", " ").strip()
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", text)
+
+
+def _git_commit(root: Path) -> str | None:
+    """Short hash of the checked-out commit of ``root``, with ``+`` when the work tree has changes; None if no git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{head}+" if dirty else head or None
+
+
+def write_status_page(profile: str, out: str | Path | None = None, root: str | Path | None = None,
+                      built: datetime | None = None) -> Path | None:
+    """Rewrite the staging copy of :data:`STATUS_PAGE` as a table of the recorded chapter executions.
+
+    One row per chapter of ``_toc.yml``, in reading order: profile, result, time, device, execution date and the
+    versions of Python, PyTorch and ``emergence_lib`` and the platform; a chapter never executed for ``profile``
+    says so. Nothing is written when the book has no :data:`STATUS_PAGE`.
+
+    Args:
+        built: The site's build date (:func:`build_site` passes it); ``None`` says the site is not built yet.
+
+    Returns:
+        The page written, or ``None``.
+    """
+    root = book_root(root)
+    if not (root / STATUS_PAGE).is_file():
+        return None
+    staging = staging_dir(profile, out, root)
+    records = status_records(profile, out, root)
+    chapters = list_chapters(root)
+    commit = _git_commit(root)
+    source = f" from commit `{commit}`" if commit else ""
+    if built is None:
+        when = f"The site has not been built from these executed chapters yet (page written {_now()})."
+    else:
+        when = f"Site built on **{built.astimezone(timezone.utc).strftime('%Y-%m-%d %H:%M:%S UTC')}**{source}."
+    how_to = " (see {doc}`/book/how_to_run`)" if (root / BOOK_SOURCES / "how_to_run.md").is_file() else ""
+    columns = ["chapter", "profile", "result", "time", "device", "executed", "python", "torch", "emergence_lib",
+               "platform"]
+    lines = [
+        "# Build status",
+        "",
+        f"{when} Every chapter of this site was executed with the profile `{_md(profile)}` by",
+        f"`python -m emergence_lib.book`{how_to}; this table is written from those executions.",
+        "",
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
+    ]
+    for name in chapters:
+        link = f"{{doc}}`/{name}`"
+        record = records.get(name)
+        if record is None:
+            lines.append(f"| {link} | {_md(profile)} | not executed (shown without outputs) |" + " |" * 7)
+            continue
+        result = "ok" if record.get("ok") else f"**failed**: {_md(record.get('error'))}"
+        cells = [link, _md(record.get("profile", profile)), result, _md(f"{float(record.get('seconds', 0)):.1f} s")]
+        cells += [_md(record.get(key, "?")) for key in ("device", "executed_at", "python", "torch", "emergence_lib",
+                                                        "platform")]
+        lines.append("| " + " | ".join(cells) + " |")
+    failed = sum(1 for name in chapters if name in records and not records[name].get("ok"))
+    lines += ["", f"{len(chapters)} chapter(s), {sum(name in records for name in chapters)} executed, {failed} failed."]
+    page = staging / STATUS_PAGE
+    atomic_write_text(page, "\n".join(lines) + "\n")
+    return page
+
+
+def build_site(profile: str = "default", out: str | Path | None = None, root: str | Path | None = None,
+               strict: bool = True) -> Path:
+    """Render the executed chapters of ``profile`` with Jupyter Book into ``<out>/_build/html``.
+
+    Chapters listed in ``_toc.yml`` but never executed for this profile are rendered from their output-free
+    source (a note says so). The build is fresh (``--all``) so that every warning is reported each time, and
+    with ``strict`` every warning fails it (``-W --keep-going``: all warnings are listed before failing).
+    The status page is rewritten first, with the build date (see :func:`write_status_page`).
+
+    Returns:
+        The folder holding ``index.html``.
+
+    Raises:
+        BookError: When Jupyter Book fails.
+    """
+    root = book_root(root)
+    out = Path(out) if out is not None else root
+    staging = stage(profile, out, root)
+    for name in list_chapters(root):
+        if not (staging / f"{name}.ipynb").is_file():
+            print(f"note: {name} was not executed for profile {profile!r}; rendering its source without outputs")
+            shutil.copy2(root / f"{name}.ipynb", staging / f"{name}.ipynb")
+    write_status_page(profile, out, root, built=datetime.now(timezone.utc))  # stage() restored the placeholder
+    # jupyter-book has no `python -m` entry point; call its click command with this interpreter.
+    command = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(staging),
+               "--path-output", str(out), "--all"]
+    if strict:
+        command += ["-W", "--keep-going"]
+    status = subprocess.run(command, check=False).returncode
+    html = site_dir(out)
+    if status != 0:
+        raise BookError(f"jupyter-book build failed (exit status {status}); the warnings above say why")
+    return html
+
+
+def build(
+    profile: str = "default",
+    chapters: Sequence[str] | None = None,
+    device: str = "auto",
+    out: str | Path | None = None,
+    root: str | Path | None = None,
+    strict: bool = True,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Execute the chapters (see :func:`execute`), then build the site (see :func:`build_site`).
+
+    Raises:
+        BookError: When a chapter fails (the site is then not built) or when Jupyter Book fails.
+    """
+    runs = execute(profile, chapters, device, out, root, log)
+    failed = [run.name for run in runs if not run.ok]
+    if failed:  # execute() has logged the full report
+        raise BookError(f"site not built because {len(failed)} chapter(s) failed: {', '.join(failed)}")
+    return build_site(profile, out, root, strict)
+
+
+def _student_copy(source: Path, name: str):
+    """The notebook at ``source`` without its solution cells and without outputs.
+
+    Raises:
+        BookError: When a cell holds a ``{solution}`` directive but is not tagged :data:`SOLUTION_TAG`: copying
+            it would hand the solution out.
+    """
+    import nbformat  # part of the `book` extra
+
+    notebook = nbformat.read(source, as_version=4)
+    kept = []
+    for index, cell in enumerate(notebook.cells):
+        if SOLUTION_TAG in cell.metadata.get("tags", []):
+            continue
+        if cell.cell_type == "markdown" and _SOLUTION_DIRECTIVE.search(cell.source):
+            raise BookError(f"{name}: cell {index} holds a {{solution}} directive but is not tagged "
+                            f"{SOLUTION_TAG!r}; tag it (and the solution's code cells) so it stays out of "
+                            "student notebooks")
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+            for key in ("execution", "papermill"):
+                cell.metadata.pop(key, None)
+        kept.append(cell)
+    notebook.cells = kept
+    notebook.metadata.pop("papermill", None)
+    return notebook
+
+
+def student_notebooks(out: str | Path | None = None, chapters: Sequence[str] | None = None,
+                      root: str | Path | None = None) -> list[Path]:
+    """Write copies of the chapters for students: every cell tagged ``solution`` removed, outputs cleared.
+
+    Everything else is kept: the exercises, the ``parameters`` cell and the (Colab-only) install cell. A copy
+    keeps its path below ``book/``: ``book/emergence_metric`` becomes ``<out>/emergence_metric.ipynb``.
+
+    Args:
+        out: Folder receiving the notebooks (default: ``<book root>/_build/student``).
+        chapters: Names of chapters to copy (default: every notebook in ``_toc.yml``).
+        root: The book root (default: see :func:`book_root`).
+
+    Returns:
+        The notebooks written, in reading order.
+
+    Raises:
+        BookError: When a solution is not tagged (see :data:`SOLUTION_TAG`); nothing is written then.
+    """
+    import nbformat
+
+    root = book_root(root)
+    out = Path(out) if out is not None else student_dir(root)
+    selected = _select(chapters, list_chapters(root))
+    copies = {name: _student_copy(root / f"{name}.ipynb", name) for name in selected}  # all checked before writing
+    written = []
+    for name, notebook in copies.items():
+        relative = Path(f"{name}.ipynb")
+        if relative.parts[0] == BOOK_SOURCES and len(relative.parts) > 1:
+            relative = relative.relative_to(BOOK_SOURCES)
+        target = out / relative
+        atomic_write_text(target, nbformat.writes(notebook))
+        written.append(target)
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the process exit status."""
+    parser = argparse.ArgumentParser(prog="python -m emergence_lib.book", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for command, help_text in [("execute", "execute chapters with papermill into _build/executed/<profile>/"),
+                               ("build", "execute, then build the site strictly into _build/html")]:
+        sub = commands.add_parser(command, help=help_text)
+        sub.add_argument("--profile", default="default", help=f"one of {', '.join(PROFILES)} (default: default)")
+        sub.add_argument("--chapter", action="append", help="run only this chapter (repeatable)")
+        sub.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICES)} (default: auto)")
+        sub.add_argument("--out", default=None, help="folder receiving _build/ (default: the book root)")
+    sub = commands.add_parser("student", help="write the chapters without solutions and outputs, to hand out")
+    sub.add_argument("--out", default=None, help="folder receiving the notebooks (default: _build/student)")
+    sub.add_argument("--chapter", action="append", help="copy only this chapter (repeatable)")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "student":
+            for path in student_notebooks(args.out, args.chapter):
+                print(path)
+            return 0
+        if args.command == "execute":
+            runs = execute(args.profile, args.chapter, args.device, args.out)
+            return 0 if all(run.ok for run in runs) else 1
+        html = build(args.profile, args.chapter, args.device, args.out)
+        print(f"site: {html / 'index.html'}")
+        return 0
+    except (ValueError, BookError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

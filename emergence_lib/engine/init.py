@@ -1,0 +1,53 @@
+"""The emergence-promoting initialization of Li, George and Silva (arXiv:2407.19044).
+
+After a standard initialization, the L weight layers (``Linear`` and ``Conv2d``, in forward order) are numbered
+by their offset from the middle, ``e_l = l - (L - 1) / 2`` for ``l = 0, ..., L - 1`` (half-integers when L is
+even), and layer l's weights are multiplied by ``alpha ** e_l``: weights below the middle shrink, weights above
+grow, biases are unchanged. In a ReLU network the activations of layer l then scale by the product of the
+factors up to l, so the middle layers become the quietest; whether that raises emergence is measured in the
+book, not assumed.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .._checks import check_choice
+from ..metric.graph import weight_layers
+
+BASES = ("kaiming", "xavier", "current")
+
+
+def exponents(n_layers: int) -> list[float]:
+    """``e_l = l - (n_layers - 1) / 2`` for ``l = 0, ..., n_layers - 1``."""
+    if n_layers < 1:
+        raise ValueError(f"need at least one weight layer; got {n_layers}")
+    return [l - (n_layers - 1) / 2 for l in range(n_layers)]
+
+
+@torch.no_grad()
+def emergence_promoting(model: nn.Module, alpha: float, base: str = "kaiming", seed: int | None = None) -> nn.Module:
+    """Re-initialize ``model`` with the emergence-promoting scheme, in place; returns the model.
+
+    Args:
+        model: the network; its ``Linear`` and ``Conv2d`` layers are the weight layers, in order.
+        alpha: the base of the per-layer factors ``alpha ** e_l``; ``alpha = 1`` leaves the base initialization.
+        base: the standard initialization drawn first: ``"kaiming"`` (He normal, fan-in, for ReLU),
+            ``"xavier"`` (Glorot normal), or ``"current"`` (keep the weights the model has, e.g. PyTorch's default).
+        seed: seeds the base initialization (None: the global torch generator).
+    """
+    check_choice("base", base, BASES)
+    if not alpha > 0:
+        raise ValueError(f"alpha must be positive; got {alpha}")
+    layers = [module for _, module in weight_layers(model)]
+    if seed is not None:
+        torch.manual_seed(seed)
+    for layer, e in zip(layers, exponents(len(layers))):
+        weight = layer.weight_orig if hasattr(layer, "weight_orig") else layer.weight  # pruned: scale the original
+        if base == "kaiming":
+            nn.init.kaiming_normal_(weight, nonlinearity="relu")
+        elif base == "xavier":
+            nn.init.xavier_normal_(weight)
+        weight.mul_(alpha**e)
+    return model

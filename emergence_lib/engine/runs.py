@@ -1,0 +1,411 @@
+"""Stored runs: a config dataclass, a folder named by its hash, atomic writes, skip-if-done, sweeps.
+
+A run's folder ``data/runs/<key>/`` holds ``config.json``, ``history.csv``, ``state.pt`` (the final
+``state_dict``, pruning masks included) and ``environment.json``. It is written under a temporary name and
+renamed in one step, so a folder that exists is complete: an interrupted run leaves only a ``.tmp-*`` folder
+that is never read and is cleaned up by the next attempt. ``key`` hashes the config together with
+:data:`RESULTS_VERSION`, which is bumped by hand whenever a code change alters results.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import joblib
+import pandas as pd
+import torch
+from torch import nn
+from torch.nn.utils import prune
+
+from .data import Dataset, load_dataset
+from .locations import atomic_write_text, data_root as _data_folder, results_path, runs_root as _runs_root
+from .init import emergence_promoting
+from .models import build_model
+from .prune import PruneConfig, Pruner
+from .train import Measures, TrainConfig, TrainingDiverged, check_variants, progress_bar, resolve_device, train
+
+RESULTS_VERSION = 2
+"""Bump when a change to the code alters stored results: every run key changes and runs are redone."""
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines a run's results.
+
+    Attributes:
+        dataset: a name from :data:`~emergence_lib.engine.data.DATASETS`.
+        model: ``"mlp"``, ``"vgg"`` or ``"small_cnn"``; built for the dataset's input shape and classes.
+        model_args: keyword arguments of the model (e.g. ``{"hidden": [512, 256, 128]}``).
+        train: the training hyper-parameters; ``train.seed`` also seeds the model's initialization.
+        train_size, test_size: subset sizes (None: whole split).
+        probe_size: samples in the probe batch.
+        data_seed: seeds the subsets, the split of fallback data and the choice of the probe batch.
+        tag: a free label for tables (part of the key, like every field).
+        prune: how the network is pruned during training (see :class:`~emergence_lib.engine.prune.Pruner`); None for
+            no pruning. An unpruned config's dict and key leave this field out, so they are what they were
+            before pruning existed and stored runs keep their keys.
+        init_alpha: when set, the network is re-initialized with the emergence-promoting scheme
+            (:func:`~emergence_lib.engine.init.emergence_promoting`, He normal base) with this ``alpha``; left out of
+            the key when None, like ``prune``.
+        measures: extra emergence measurements per epoch, label -> settings of :func:`~emergence_lib.measure`
+            (see :class:`~emergence_lib.engine.train.Measures`); their columns are ``"<label>/<column>"``. Left out of
+            the key when None.
+    """
+
+    dataset: str = "mnist"
+    model: str = "mlp"
+    model_args: dict = field(default_factory=dict)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    train_size: int | None = None
+    test_size: int | None = None
+    probe_size: int = 512
+    data_seed: int = 0
+    tag: str = ""
+    prune: PruneConfig | None = None
+    init_alpha: float | None = None
+    measures: dict[str, dict] | None = None
+
+    def __post_init__(self) -> None:
+        if self.measures is not None:
+            check_variants(self.measures)
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict (tuples become lists); optional fields left at None are left out, so adding such a
+        field does not change the keys of existing runs."""
+        d = dataclasses.asdict(self)
+        for optional in ("prune", "init_alpha", "measures"):
+            if d[optional] is None:
+                del d[optional]
+        return json.loads(json.dumps(d))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RunConfig:
+        """Inverse of :meth:`to_dict`."""
+        prune_config = d.get("prune")
+        return cls(**{
+            **d,
+            "train": TrainConfig(**d["train"]),
+            "prune": None if prune_config is None else PruneConfig(**prune_config),
+        })  # fmt: skip
+
+    @property
+    def key(self) -> str:
+        """Hash of the config and :data:`RESULTS_VERSION`: the run's folder name."""
+        text = json.dumps({"results_version": RESULTS_VERSION, "config": self.to_dict()}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Run:
+    """A finished run read back from its folder."""
+
+    config: RunConfig
+    history: pd.DataFrame
+    environment: dict
+    path: Path
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The final weights (and pruning masks), loaded safely with ``weights_only=True``."""
+        return torch.load(self.path / "state.pt", map_location="cpu", weights_only=True)
+
+    def model(self) -> nn.Module:
+        """The trained model, rebuilt from the config, with its pruning masks re-applied."""
+        torch.manual_seed(self.config.train.seed)
+        model = build_model(
+            self.config.model, self.environment["input_shape"], self.environment["num_classes"],
+            background=self.environment.get("background"), **self.config.model_args,
+        )  # fmt: skip
+        state = self.state_dict()
+        for key in state:
+            if key.endswith("_mask"):
+                module_name, _, param = key[: -len("_mask")].rpartition(".")
+                prune.identity(model.get_submodule(module_name), param)  # creates <param>_orig and <param>_mask
+        model.load_state_dict(state)
+        for module in model.modules():  # the masked tensor is recomputed on forward only: refresh it now
+            for hook in module._forward_pre_hooks.values():
+                if isinstance(hook, prune.BasePruningMethod):
+                    setattr(module, hook._tensor_name, hook.apply_mask(module))
+        return model
+
+
+def run_path(config: RunConfig, root: str | Path | None = None) -> Path:
+    """Where the run of ``config`` is (or will be) stored: ``<root>/<key>`` (default root: ``data/runs``)."""
+    return _runs_root(root) / config.key
+
+
+def is_done(config: RunConfig, root: str | Path | None = None) -> bool:
+    """Whether a complete run of ``config`` is stored."""
+    return (run_path(config, root) / "history.csv").exists()
+
+
+def load_run(path: str | Path) -> Run:
+    """Read a stored run."""
+    path = Path(path)
+    meta = json.loads((path / "config.json").read_text())
+    return Run(
+        config=RunConfig.from_dict(meta["config"]),
+        history=pd.read_csv(path / "history.csv"),
+        environment=json.loads((path / "environment.json").read_text()),
+        path=path,
+    )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _clean_stale(config: RunConfig, root: Path) -> None:
+    """Remove temporary folders of this run left by processes that died mid-run."""
+    for tmp in root.glob(f".tmp-{config.key}-*"):
+        pid = int(tmp.name.split("-")[2])
+        if not _pid_alive(pid):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+@functools.lru_cache(maxsize=4)
+def _dataset(name: str, root: str, train_size, test_size, probe_size: int, seed: int, device: str):
+    # Runs of a sweep share their data; training never modifies it.
+    return load_dataset(
+        name, root=root, train_size=train_size, test_size=test_size, probe_size=probe_size, seed=seed, device=device
+    )
+
+
+def _environment(data, device: torch.device) -> dict:
+    from .. import __version__
+
+    return {
+        "emergence_lib": __version__,
+        "torch": torch.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type,
+        "data_source": data.source,
+        "data_used": data.used,
+        "fallback": bool(data.fallback),
+        "input_shape": list(data.input_shape),
+        "num_classes": int(data.num_classes),
+        "background": list(data.background),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def initial_model(config: RunConfig, data: Dataset) -> nn.Module:
+    """The network of ``config`` before training, exactly as :func:`execute` builds it: initialized from the
+    training seed, padding small images with the data's background, re-initialized with the emergence-promoting
+    scheme when ``config.init_alpha`` is set.
+
+    Example:
+        >>> import emergence_lib as el
+        >>> config = el.get_profile("smoke").run_config("mnist_subset", "cnn", seed=3)
+        >>> model = el.initial_model(config, el.load_dataset("mnist_subset"))
+    """
+    torch.manual_seed(config.train.seed)
+    model = build_model(
+        config.model, data.input_shape, data.num_classes, background=data.background, **config.model_args
+    )
+    if config.init_alpha is not None:
+        emergence_promoting(model, config.init_alpha, base="kaiming")  # drawn from the seeded stream above
+    return model
+
+
+def execute(
+    config: RunConfig,
+    root: str | Path | None = None,
+    data_root: str | Path | None = None,
+    device: str | torch.device = "auto",
+    progress: bool = True,
+) -> Run:
+    """Run ``config`` unless it is already stored, and return the stored run (skip-if-done).
+
+    Args:
+        config: what to run.
+        root: the runs folder (``data/runs``).
+        data_root: the dataset cache (``data``).
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"`` (not part of the key).
+        progress: show the training progress bar.
+    """
+    root, data_root = _runs_root(root), _data_folder(data_root)
+    path = run_path(config, root)
+    if is_done(config, root):
+        return load_run(path)
+    root.mkdir(parents=True, exist_ok=True)
+    _clean_stale(config, root)
+    device = resolve_device(device)
+    data = _dataset(
+        config.dataset, str(data_root), config.train_size, config.test_size, config.probe_size, config.data_seed, str(device)
+    )
+    model = initial_model(config, data)
+    callbacks = [] if config.prune is None else [Pruner(config.prune)]
+    callbacks += [] if config.measures is None else [Measures(config.measures)]
+    try:
+        history = train(model, data, config.train, callbacks=callbacks, device=device, progress=progress)
+    except TrainingDiverged as diverged:  # an outcome of the experiment, stored like any other (and not rerun)
+        print(f"run {config.key} diverged: {diverged}")
+        history = diverged.history.assign(diverged=True)
+
+    tmp = root / f".tmp-{config.key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        (tmp / "config.json").write_text(
+            json.dumps({"results_version": RESULTS_VERSION, "key": config.key, "config": config.to_dict()}, indent=1)
+        )
+        (tmp / "environment.json").write_text(json.dumps(_environment(data, device), indent=1))
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp / "state.pt")
+        history.to_csv(tmp / "history.csv", index=False)  # written last: its presence marks a complete run
+        try:
+            tmp.rename(path)
+        except OSError:  # another process stored the same run first; theirs is as good as ours
+            if not is_done(config, root):
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return load_run(path)
+
+
+def _execute_quietly(config: RunConfig, root: str, data_root: str, device: str) -> str:
+    return str(execute(config, root=root, data_root=data_root, device=device, progress=False).path)
+
+
+def run_sweep(
+    configs: Sequence[RunConfig],
+    n_jobs: int = 1,
+    root: str | Path | None = None,
+    data_root: str | Path | None = None,
+    device: str = "auto",
+    backend: str | None = None,
+    progress: bool = True,
+) -> list[Run]:
+    """Run many configs, reusing stored runs, in parallel processes with joblib; one progress bar.
+
+    Args:
+        configs: the runs (duplicates are run once).
+        n_jobs: parallel workers (joblib's convention: -1 for all cores); 1 runs in this process.
+        root, data_root, device: as in :func:`execute`.
+        backend: a joblib backend, e.g. ``"dask"`` to run on the ``dask.distributed.Client`` created beforehand
+            (install the ``cluster`` extra); None for joblib's default (local processes).
+        progress: show the progress bar.
+
+    Returns:
+        The stored runs, in the order of ``configs``.
+    """
+    root, data_root = _runs_root(root).resolve(), _data_folder(data_root).resolve()  # workers may start elsewhere
+    todo = [c for c in {c.key: c for c in configs}.values() if not is_done(c, root)]
+    with progress_bar(total=len(todo), desc="runs", disable=not progress or not todo, leave=False) as bar:
+        if n_jobs == 1 and backend is None:
+            for config in todo:
+                execute(config, root=root, data_root=data_root, device=device, progress=False)
+                bar.update()
+        else:
+            backend_args = {} if backend is None else {"backend": backend}
+            with joblib.parallel_config(n_jobs=n_jobs, **backend_args):
+                jobs = joblib.Parallel(return_as="generator_unordered")(
+                    joblib.delayed(_execute_quietly)(c, str(root), str(data_root), device) for c in todo
+                )
+                for _ in jobs:
+                    bar.update()
+    return [load_run(run_path(c, root)) for c in configs]
+
+
+def results_table(runs: Sequence[Run]) -> pd.DataFrame:
+    """Per-epoch histories of ``runs`` in one long table, each row with its run's key, config and data source."""
+    frames = []
+    for run in runs:
+        config = pd.json_normalize(run.config.to_dict(), sep=".").iloc[0].to_dict()
+        config = {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in config.items()}
+        env = run.environment
+        extra = {"key": run.config.key, "data_source": env["data_source"], "fallback": env["fallback"],
+                 # runs stored before "data_used" existed fell back to the only stand-in there is
+                 "data_used": env.get("data_used", "mnist_subset" if env["fallback"] else run.config.dataset),
+                 **config}  # fmt: skip
+        # One concat rather than a column at a time: histories with measurement variants have many columns.
+        frames.append(pd.concat([run.history, pd.DataFrame(extra, index=run.history.index)], axis=1))
+    return pd.concat(frames, ignore_index=True)
+
+
+def export_results(table: pd.DataFrame, name: str, profile: str, root: str | Path | None = None) -> Path:
+    """Write a results table (no weights) to ``results/<profile>/<name>.csv``, atomically."""
+    path = results_path(name, profile, root)
+    atomic_write_text(path, table.to_csv(index=False, na_rep="NaN"))
+    return path
+
+
+def load_results(name: str, profile: str, root: str | Path | None = None) -> pd.DataFrame | None:
+    """The published results table, or None when there is none."""
+    path = results_path(name, profile, root)
+    if not path.exists():
+        return None
+    # Only "NaN" is missing: an empty string (e.g. an empty tag) stays a string.
+    return pd.read_csv(path, keep_default_na=False, na_values=["NaN"])
+
+
+def derived_results(
+    name: str,
+    profile: str,
+    keys: Sequence[str],
+    compute: Callable[[], pd.DataFrame],
+    results_root: str | Path | None = None,
+    publish: bool | None = None,
+) -> pd.DataFrame:
+    """A table computed from stored runs (e.g. landscape measurements), published like :func:`experiment`.
+
+    Read from ``results/<profile>/<name>.csv`` when its ``key`` column holds exactly ``keys``; otherwise
+    ``compute()`` (which must return a table with a ``key`` column) and, when ``publish`` (default: for the
+    ``paper`` profile), written there. Prints one line saying which happened.
+    """
+    stored = load_results(name, profile, results_root)
+    if stored is not None and set(stored["key"]) == set(keys):
+        print(f"{name}: {len(set(keys))} runs read from {results_path(name, profile, results_root)}")
+        return stored
+    table = compute()
+    if publish if publish is not None else profile == "paper":
+        path = export_results(table, name, profile, results_root)
+        print(f"{name}: {len(set(keys))} runs computed and published to {path}")
+    else:
+        print(f"{name}: {len(set(keys))} runs computed or reused from stored runs")
+    return table
+
+
+def experiment(
+    name: str,
+    configs: Sequence[RunConfig],
+    profile: str,
+    results_root: str | Path | None = None,
+    publish: bool | None = None,
+    **sweep_args,
+) -> pd.DataFrame:
+    """The results of ``configs`` as one table, for a chapter.
+
+    Read from ``results/<profile>/<name>.csv`` when that file holds exactly these runs (so a published GPU
+    result renders anywhere without retraining); otherwise computed with :func:`run_sweep` (reusing stored
+    runs) and, when ``publish``, written there (:func:`derived_results` does the reading and publishing).
+
+    Args:
+        name: the experiment's name, the file's stem.
+        configs: the runs.
+        profile: the profile's name (the folder of published results).
+        results_root: the published-results folder (default: ``results/`` under the project root).
+        publish: export the computed table; None publishes for the ``paper`` profile only (the results a GPU
+            produces once, to be committed).
+        sweep_args: passed to :func:`run_sweep` (e.g. ``device``, ``n_jobs``).
+    """
+    return derived_results(
+        name, profile, [c.key for c in configs], lambda: results_table(run_sweep(configs, **sweep_args)),
+        results_root, publish,
+    )  # fmt: skip

@@ -1,0 +1,17 @@
+"""The metric: a model's nodes and edges, which nodes are active on a probe batch, and the emergent paths.
+
+Read in this order: :mod:`.graph` (the node graph of any traced model), :mod:`.activity` (capture the
+activations once, threshold them many ways), :mod:`.counting` (exact path counts on a log scale) and
+:mod:`.emergence` (:func:`measure`: absolute, relative, fraction and balanced emergence).
+"""
+
+from . import activity, counting, emergence, graph
+from .activity import Activity, Capture, capture_activity
+from .emergence import EmergenceResult, dense_emergence, measure, path_emergence
+from .graph import NodeGraph, NodeLayer, UnsupportedModelError, node_graph, weight_layers
+
+__all__ = [
+    "Activity", "Capture", "EmergenceResult", "NodeGraph", "NodeLayer", "UnsupportedModelError", "activity",
+    "capture_activity", "counting", "dense_emergence", "emergence", "graph", "measure", "node_graph",
+    "path_emergence", "weight_layers",
+]

@@ -1,0 +1,219 @@
+"""Which nodes are active on a probe batch: capture the activations once, threshold them many ways.
+
+A node's activity is read at the output of the activation module after its layer (before any pooling),
+averaged over spatial positions for a channel; the probe pass leaves the model exactly as it found it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .._checks import check_choice, check_threshold
+from .graph import LAYERS, NodeGraph, node_graph
+
+REDUCES = ("mean", "any", "per_sample")
+THRESHOLD_MODES = ("absolute", "layer_mean")
+"""How ``threshold`` is read: as an activity level, or as a multiple of the mean activity of the node's layer."""
+
+
+@dataclass(frozen=True)
+class Activity:
+    """Activity of the counted layers' kept nodes.
+
+    Attributes:
+        values: per counted layer, ``(n_k,)`` for ``reduce="mean"`` (mean activation over samples and spatial
+            positions) and ``"any"`` (largest spatially averaged activation over samples), ``(B, n_k)`` for
+            ``"per_sample"``.
+        active: bool tensors of the same shapes, ``values > threshold`` (``threshold_mode="absolute"``) or
+            ``values > threshold * mean of the layer's values`` (``"layer_mean"``; per sample for ``"per_sample"``).
+        threshold: the threshold used.
+        reduce: the reduction used.
+        threshold_mode: how the threshold was read.
+    """
+
+    values: list[torch.Tensor]
+    active: list[torch.Tensor]
+    threshold: float
+    reduce: str
+    threshold_mode: str = "absolute"
+
+
+@contextlib.contextmanager
+def capture(model: nn.Module, names: list[str]) -> Iterator[dict[str, list[torch.Tensor]]]:
+    """Record the outputs of the named submodules, averaged over spatial positions, as ``(B, nodes)``.
+
+    ``outputs[name][i]`` is the output of the ``i``-th call of the module (one module may be called at several
+    depths). Outputs are copies, so a later in-place module cannot change them. Forward hooks are removed when
+    the block ends, also on error.
+    """
+    outputs: dict[str, list[torch.Tensor]] = {name: [] for name in names}
+
+    def hook(name: str):
+        def record(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
+            out = output.detach()
+            outputs[name].append(out.flatten(2).mean(dim=2) if out.dim() > 2 else out.clone())
+
+        return record
+
+    handles = [model.get_submodule(name).register_forward_hook(hook(name)) for name in dict.fromkeys(names)]
+    try:
+        yield outputs
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@contextlib.contextmanager
+def probing(model: nn.Module) -> Iterator[None]:
+    """Dropout off, BatchNorm on the batch's own statistics; modes and BN buffers restored afterwards."""
+    modes = [(m, m.training) for m in model.modules()]
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [{k: v.clone() for k, v in m.named_buffers(recurse=False)} for m in norms]
+    try:
+        model.eval()
+        for m in norms:
+            m.train()  # normalize with the probe's statistics, as in training
+        with torch.no_grad():
+            yield
+    finally:
+        for m, buffers in zip(norms, saved):
+            for k, v in buffers.items():
+                getattr(m, k).copy_(v)
+        for m, mode in modes:
+            m.train(mode)
+
+
+def _state(model: nn.Module) -> tuple[tuple[int, int], ...]:
+    # Every in-place change to a tensor bumps its version counter, and pruning swaps masks for new tensors:
+    # (identity, version) of every parameter and buffer tells whether the model is still the one captured.
+    return tuple((id(t), t._version) for t in itertools.chain(model.parameters(), model.buffers()))
+
+
+@dataclass(frozen=True)
+class Capture:
+    """One probe pass through a model: its node graph and every counted node's activation, per sample.
+
+    :func:`activity` and :func:`~emergence_lib.measure` read any threshold, reduction or choice of counted layers
+    from it, without another forward pass or node-graph build. It refuses a model changed since (weights,
+    pruning masks or buffers).
+
+    Attributes:
+        graph: the node graph for ``layers``.
+        outputs: per layer of ``graph``, the ``(B, n_k)`` activations of its kept nodes (spatially averaged).
+        layers: ``"hidden+output"`` (the default: serves both settings, the hidden graph being its prefix) or
+            ``"hidden"``.
+    """
+
+    graph: NodeGraph
+    outputs: list[torch.Tensor]
+    layers: str = "hidden+output"
+    state: tuple = field(default=(), repr=False)
+
+    def graph_for(self, layers: str) -> NodeGraph:
+        """The node graph of the counted ``layers``, read from this capture."""
+        check_choice("layers", layers, LAYERS)
+        if layers == self.layers:
+            return self.graph
+        if self.layers == "hidden":
+            raise ValueError("this capture holds the hidden layers only; capture with layers='hidden+output'")
+        if len(self.graph.layers) < 3:
+            raise ValueError(
+                f"emergence needs at least two counted layers; layers='hidden' gives {len(self.graph.layers) - 1} "
+                "for this model; use layers=\"hidden+output\" to count the output layer too"
+            )
+        return NodeGraph(layers=self.graph.layers[:-1], adjacency=self.graph.adjacency[:-1])
+
+    def check(self, model: nn.Module) -> None:
+        """Raise ValueError when ``model`` is not the model captured, as it was then."""
+        if _state(model) != self.state:
+            raise ValueError(
+                "the model has changed since this capture (other weights, masks or buffers); capture it again "
+                "with capture_activity(model, probe)"
+            )
+
+
+def capture_activity(
+    model: nn.Module, probe: torch.Tensor, layers: str = "hidden+output", graph: NodeGraph | None = None
+) -> Capture:
+    """Run ``probe`` through ``model`` once and keep the activations of every counted node (see :class:`Capture`).
+
+    Args:
+        model: the network.
+        probe: a batch of inputs, moved to the model's device.
+        layers: the counted layers to keep; the default serves both settings.
+        graph: the model's node graph for ``layers``, if already built.
+
+    Example:
+        >>> import torch, emergence_lib as el
+        >>> _ = torch.manual_seed(0)
+        >>> model = el.mlp([4, 8, 8, 3])
+        >>> record = el.capture_activity(model, torch.randn(16, 4))
+        >>> [tuple(o.shape) for o in record.outputs]  # two hidden layers and the output layer, 16 samples
+        [(16, 8), (16, 8), (16, 3)]
+        >>> el.measure(model, record, threshold=0.1).log10_absolute == el.measure(model, torch.randn(16, 4)).log10_absolute
+        False
+    """
+    check_choice("layers", layers, LAYERS)
+    if not isinstance(probe, torch.Tensor) or probe.dim() < 2 or len(probe) == 0:
+        raise ValueError("probe must be a non-empty batch tensor of shape (B, ...)")
+    graph = graph or node_graph(model, layers=layers)
+    device = next(model.parameters()).device
+    with probing(model), capture(model, [layer.probe for layer in graph.layers]) as outputs:
+        model(probe.to(device))
+    per_sample = [outputs[layer.probe][layer.probe_call][:, layer.kept.to(device)] for layer in graph.layers]
+    return Capture(graph=graph, outputs=per_sample, layers=layers, state=_state(model))
+
+
+def activity(
+    model: nn.Module,
+    probe: torch.Tensor | Capture,
+    threshold: float = 0.05,
+    reduce: str = "mean",
+    layers: str = "hidden",
+    graph: NodeGraph | None = None,
+    threshold_mode: str = "absolute",
+) -> Activity:
+    """Activity and active masks of the counted layers' nodes on a probe batch.
+
+    Args:
+        model: the network (see :func:`~emergence_lib.node_graph` for what is supported).
+        probe: a batch of inputs (moved to the model's device), or a :class:`Capture` of one.
+        threshold: a node is active when its activity exceeds this value.
+        reduce: ``"mean"``, ``"any"`` or ``"per_sample"`` (see :class:`Activity`).
+        layers: ``"hidden"`` or ``"hidden+output"``.
+        graph: the model's node graph for ``layers``, if already built (ignored for a :class:`Capture`).
+        threshold_mode: ``"absolute"`` (active when activity > ``threshold``) or ``"layer_mean"`` (active when
+            activity > ``threshold`` times the mean activity of the node's layer, so the same rule applies to
+            layers of very different scales).
+    """
+    check_choice("reduce", reduce, REDUCES)
+    check_choice("layers", layers, LAYERS)
+    check_choice("threshold_mode", threshold_mode, THRESHOLD_MODES)
+    check_threshold(threshold)
+    if isinstance(probe, Capture):
+        probe.check(model)
+        record = probe
+    else:
+        record = capture_activity(model, probe, layers=layers, graph=graph)
+    counted = len(record.graph_for(layers).layers)
+    values = []
+    for per_sample in record.outputs[:counted]:
+        if reduce == "mean":
+            values.append(per_sample.mean(dim=0))
+        elif reduce == "any":
+            values.append(per_sample.amax(dim=0))
+        else:
+            values.append(per_sample)
+    if threshold_mode == "absolute":
+        active = [v > threshold for v in values]
+    else:  # the layer's mean over its nodes (per sample for per_sample values)
+        active = [v > threshold * v.mean(dim=-1, keepdim=True) for v in values]
+    return Activity(
+        values=values, active=active, threshold=float(threshold), reduce=reduce, threshold_mode=threshold_mode
+    )

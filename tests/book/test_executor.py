@@ -1,0 +1,506 @@
+"""Every chapter executes with the smoke profile, and the site builds strictly from the executed copies.
+
+Also: the Colab button and the hidden install cell, the build-status page, student notebooks (no solutions, and
+they run up to the first exercise), a site that opens from disk, and the workflow that publishes it. The book is
+executed and built once (module fixture ``site``); a small synthetic book (fixture ``mini``) covers what the
+book's own chapters may not have yet (exercises, a failing chapter).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+import emergence_lib as el
+from emergence_lib import book, claims, scorecard
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[book.ChapterRun], Path]:
+    """Execute every chapter (smoke, cpu) into a temporary folder, then build the site with -W."""
+    out = tmp_path_factory.mktemp("book")
+    with pytest.MonkeyPatch.context() as patch:
+        # datasets, stored runs and results of the tests go to the temporary folder, not the repository's data/
+        patch.setenv(book.PROJECT_ROOT_VARIABLE, str(out))
+        runs = book.execute(profile="smoke", device="cpu", out=out)
+    failed = [run for run in runs if not run.ok]
+    assert not failed, book.failure_report(failed, len(runs))
+    html = book.build_site("smoke", out=out, strict=True)
+    return out, runs, html
+
+
+def test_every_chapter_executes(site: tuple[Path, list[book.ChapterRun], Path]) -> None:
+    _, runs, _ = site
+    assert [run.name for run in runs] == book.list_chapters()
+    assert "book/emergence_metric" in book.list_chapters()
+
+
+def test_executed_copies_hold_outputs_and_the_injected_parameters(site) -> None:
+    out, runs, _ = site
+    for run in runs:
+        assert run.output.is_relative_to(out / "_build" / "executed" / "smoke")
+        nb = nbformat.read(run.output, as_version=4)
+        assert any(cell.get("outputs") for cell in nb.cells if cell.cell_type == "code")
+        injected = [cell for cell in nb.cells if "injected-parameters" in cell.metadata.get("tags", [])]
+        assert injected and 'profile = "smoke"' in injected[0].source and 'device = "cpu"' in injected[0].source
+
+
+def test_site_renders_every_chapter_with_outputs(site) -> None:
+    _, runs, html = site
+    assert (html / "index.html").is_file()
+    for run in runs:
+        page = (html / f"{run.name}.html").read_text()
+        nb = nbformat.read(run.output, as_version=4)
+        title = next(c.source for c in nb.cells if c.cell_type == "markdown").splitlines()[0].lstrip("# ")
+        assert title in page
+        assert "{glue" not in page, "a glued number was not resolved"
+        assert "application/vnd.jupyter.widget" not in page, "widget residue (a progress bar?) in the site"
+    metric_page = (html / "book" / "emergence_metric.html").read_text()
+    assert "<img" in metric_page  # the graph drawing was executed and rendered
+    assert (html / "book" / "api.html").read_text().count("emergence_lib.metric.measure") > 0
+
+
+def test_scorecard_page_is_built_from_the_chapters_stored_verdicts(site) -> None:
+    out, _, html = site
+    recorded = scorecard.load_verdicts("smoke", root=out / "data", results_root=out / "results")
+    assert set(recorded["chapter"]) == set(scorecard.CHAPTERS) and set(recorded["profile"]) == {"smoke"}
+    (csv,) = (html / "_downloads").glob("*/scorecard.csv")  # the CSV copy ships with the site
+    card = pd.read_csv(csv, keep_default_na=False, na_values=["NaN"])
+    expected = scorecard.scorecard(recorded)
+    assert list(card["claim"].astype(str)) == list(claims.STATEMENTS)
+    assert np.allclose(card["estimate"], expected["estimate"], equal_nan=True)
+    assert list(card["verdict"]) == list(expected["verdict"])
+    page = (html / "book" / "scorecard.html").read_text()
+    assert "scorecard.csv" in page and "verdicts.csv" in page
+    stand_in = bool(expected["fallback"].fillna(False).astype(bool).any())
+    assert ("(stand-in for " in page or "(stand-in data)" in page) == stand_in
+    # smoke decides nothing: no row counts, and the page says so plainly
+    assert not card["counts"].astype(str).eq("True").any() and "No row counts as evidence in this build" in page
+
+
+def test_unknown_profile_is_an_error_listing_the_allowed_values(tmp_path: Path, capsys) -> None:
+    with pytest.raises(ValueError, match="allowed values") as error:
+        book.execute(profile="huge", out=tmp_path)
+    assert all(name in str(error.value) for name in ("smoke", "default", "paper"))
+    assert book.main(["execute", "--profile", "huge", "--out", str(tmp_path)]) == 1
+    message = capsys.readouterr().err
+    assert "huge" in message and all(name in message for name in ("smoke", "default", "paper"))
+    assert not (tmp_path / "_build").exists()  # refused before doing anything
+
+
+def test_unknown_chapter_is_an_error_listing_the_chapters(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="emergence_metric"):
+        book.execute(profile="smoke", chapters=["no_such_chapter"], device="cpu", out=tmp_path)
+
+
+def test_a_failing_chapter_is_named_with_its_error(tmp_path: Path) -> None:
+    """A one-chapter book whose notebook raises: the report names the chapter and the exception."""
+    root = tmp_path / "mini"
+    (root / "book").mkdir(parents=True)
+    (root / "_config.yml").write_text("title: mini\nexecute:\n  execute_notebooks: 'off'\n")
+    (root / "_toc.yml").write_text("format: jb-book\nroot: book/broken\n")
+    nbformat.write(new_notebook(cells=[new_code_cell("1 / 0")]), root / "book" / "broken.ipynb")
+    lines: list[str] = []
+    runs = book.execute(profile="smoke", device="cpu", root=root, log=lines.append)
+    assert len(runs) == 1 and not runs[0].ok
+    assert "ZeroDivisionError" in runs[0].error
+    report = "\n".join(lines)
+    assert "book/broken" in report and "FAILED" in report and "ZeroDivisionError" in report
+    with pytest.raises(book.BookError, match="book/broken"):
+        book.build(profile="smoke", device="cpu", root=root, log=lines.append)
+
+
+# --- helpers shared by the tests below ------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+COLAB_CHECK = re.compile(r"""if\s+["']google\.colab["']\s+in\s+sys\.modules\s*:""")
+GIT_URL = re.compile(r"""git\+(https?://[^\s"'@#]+)""")
+EXERCISE = re.compile(r"\{exercise(?:-start)?\}")
+SOLUTION = re.compile(r"\{solution(?:-start|-end)?\}")
+
+
+def _config() -> dict:
+    return yaml.safe_load((ROOT / "_config.yml").read_text())
+
+
+def _normal_url(url: str) -> str:
+    return url.rstrip("/").removesuffix(".git").rstrip("/")
+
+
+def _tags(cell) -> list[str]:
+    return list(cell.metadata.get("tags", []))
+
+
+def _first_exercise(nb) -> int | None:
+    """Index of the first markdown cell holding an {exercise} directive."""
+    return next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and EXERCISE.search(c.source)), None)
+
+
+class _Links(HTMLParser):
+    """Every href/src of a page, and the url of a <meta http-equiv="refresh"> redirect."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        self.links += [value for key, value in attrs if key in ("href", "src") and value]
+        if tag == "meta" and (attributes.get("http-equiv") or "").lower() == "refresh":
+            self.links.append((attributes.get("content") or "").split("url=", 1)[-1].strip())
+
+
+class _Table(HTMLParser):
+    """Rows of the HTML tables of a page: the text of each cell, and the hrefs inside the row."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[tuple[list[str], list[str]]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "tr":
+            self.rows.append(([], []))
+        elif tag in ("td", "th"):
+            self._cell = []
+        elif tag == "a" and self.rows:
+            self.rows[-1][1].append(dict(attrs).get("href") or "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None and self.rows:
+            self.rows[-1][0].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _rows(page: str) -> list[tuple[list[str], list[str]]]:
+    parser = _Table()
+    parser.feed(page)
+    return parser.rows
+
+
+def _check_self_contained(html: Path, page: Path) -> None:
+    """Every link to the site's own files is relative and points at a file that exists."""
+    parser = _Links()
+    parser.feed(page.read_text())
+    for link in parser.links:
+        parts = urlsplit(link)
+        if parts.scheme or link.startswith("//"):
+            continue  # another site (Colab, a CDN): not part of this one
+        assert not link.startswith("/"), f"{page.relative_to(html)}: absolute link {link!r} breaks file:// viewing"
+        if parts.path:
+            target = (page.parent / unquote(parts.path)).resolve()
+            assert target.exists(), f"{page.relative_to(html)}: {link!r} points at a missing file"
+
+
+# Durations and fractions typed in prose go stale when the code changes (issue 12: "about 2 minutes",
+# "an eighth of the channels"); the chapters glue them from the code or point to the build-status page.
+TYPED_IN_PROSE = re.compile(r"\b\d+(\.\d+)?\s*(s|seconds?|minutes?|hours?)\b|\b(an? |one )(half|third|quarter|eighth|sixteenth)s? of\b")
+
+
+@pytest.mark.parametrize("name", book.list_chapters(ROOT))
+def test_chapter_prose_types_no_run_time_or_network_size(name: str) -> None:
+    nb = nbformat.read(ROOT / f"{name}.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            typed = TYPED_IN_PROSE.search(cell.source)
+            assert typed is None, f"{name}: typed {typed.group(0)!r} in prose; glue it from the code"
+
+
+# --- task: the Colab button and the hidden install cell ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", book.list_chapters(ROOT))
+def test_chapter_has_the_hidden_colab_install_cell(name: str) -> None:
+    """Second cell: on Colab only, pip-install emergence_lib from the repository that _config.yml names."""
+    nb = nbformat.read(ROOT / f"{name}.ipynb", as_version=4)
+    assert len(nb.cells) > 1
+    cell = nb.cells[1]
+    assert cell.cell_type == "code" and COLAB_CHECK.search(cell.source) and "%pip install" in cell.source, (
+        f"{name}: the second cell must be the Colab install cell, found {cell.source[:200]!r}"
+    )
+    assert "remove-cell" in _tags(cell), f"{name}: the Colab install cell must be tagged remove-cell"
+    urls = GIT_URL.findall(cell.source)
+    assert urls and {_normal_url(url) for url in urls} == {_normal_url(_config()["repository"]["url"])}
+
+
+def test_config_names_the_repository_and_colab() -> None:
+    config = _config()
+    assert config["repository"] == {"url": "https://github.com/emergence-book/emergence-book", "path_to_book": "",
+                                    "branch": "main"}
+    assert config["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
+    assert not config["launch_buttons"].get("thebe")
+    assert not any(config["html"].get(f"use_{b}_button") for b in ("repository", "issues", "edit_page"))
+
+
+def test_chapter_pages_have_a_colab_button_and_hide_the_install_cell(site) -> None:
+    _, runs, html = site
+    repository = _config()["repository"]
+    org_repo = urlsplit(repository["url"]).path.strip("/")
+    for run in runs:
+        page = (html / f"{run.name}.html").read_text()
+        colab = f"https://colab.research.google.com/github/{org_repo}/blob/{repository['branch']}/{run.name}.ipynb"
+        assert f'href="{colab}"' in page, f"{run.name}: no Colab launch link {colab}"
+        assert "google.colab" not in page and "%pip install" not in page, f"{run.name}: install cell is visible"
+    assert "colab.research.google.com" not in (html / "book" / "intro.html").read_text()  # Markdown pages: none
+
+
+def test_solutions_are_collapsed_toggles_in_the_site(site) -> None:
+    _, runs, html = site
+    for run in runs:
+        source = nbformat.read(ROOT / f"{run.name}.ipynb", as_version=4)
+        solutions = sum(len(re.findall(r"\{solution\}", c.source)) for c in source.cells if c.cell_type == "markdown")
+        page = (html / f"{run.name}.html").read_text()
+        toggles = re.findall(r'<div class="solution\b[^"]*\bdropdown\b', page)
+        assert len(toggles) == solutions, f"{run.name}: {solutions} solution(s) but {len(toggles)} dropdown(s)"
+
+
+# --- task: the build-status page ------------------------------------------------------------------------------
+
+
+def test_status_page_lists_every_executed_chapter_with_time_and_profile(site) -> None:
+    import torch
+
+    _, runs, html = site
+    page = (html / "book" / "status.html").read_text()
+    assert "Site built on" in page and "UTC" in page
+    rows = _rows(page)
+    header = rows[0][0]
+    assert header[:4] == ["chapter", "profile", "result", "time"]
+    for run in runs:
+        link = f"{Path(run.name).name}.html"
+        matching = [cells for cells, hrefs in rows[1:] if any(h.split("#")[0] == link for h in hrefs)]
+        assert len(matching) == 1, f"status page has no single row for {run.name}"
+        row = dict(zip(header, matching[0]))
+        assert row["profile"] == "smoke" and row["result"] == "ok" and row["device"] == "cpu"
+        assert row["time"] == f"{run.seconds:.1f} s"
+        assert row["python"] == platform.python_version() and row["torch"] == torch.__version__
+        assert row["emergence_lib"] == el.__version__ and row["platform"] == platform.platform()
+    assert "filled in when the book is built" in (ROOT / "book" / "status.md").read_text()  # git: placeholder only
+
+
+@pytest.fixture(scope="module")
+def mini(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A two-chapter book with exercises and a status page, outside the repository: (root, out)."""
+    root = tmp_path_factory.mktemp("mini")
+    out = root / "out"
+    (root / "book").mkdir()
+    config = {
+        "title": "mini", "only_build_toc_files": True, "execute": {"execute_notebooks": "off"},
+        "repository": _config()["repository"], "launch_buttons": {"colab_url": "https://colab.research.google.com"},
+        "sphinx": {"extra_extensions": ["sphinx_exercise"]}, "exclude_patterns": ["out"],
+    }  # fmt: skip
+    (root / "_config.yml").write_text(yaml.safe_dump(config))
+    (root / "_toc.yml").write_text("format: jb-book\nroot: book/status\nchapters:\n- file: book/lesson\n"
+                                   "- file: book/broken\n")
+    (root / "book" / "status.md").write_text("# Build status\n\nFilled in when the book is built.\n")
+    nbformat.write(_lesson(), root / "book" / "lesson.ipynb")
+    nbformat.write(new_notebook(cells=[new_markdown_cell("# Broken"), new_code_cell("1 / 0")]),
+                   root / "book" / "broken.ipynb")
+    return root, out
+
+
+def _lesson():
+    """A chapter following the book's conventions: install cell, parameters, an exercise and its solution."""
+    url = _config()["repository"]["url"]
+    solution_code = new_code_cell("y = 2 * x\nprint(y)")
+    solution_code.metadata["tags"] = ["solution"]
+    cells = [
+        new_markdown_cell("# A lesson\n\nDoubling numbers."),
+        new_code_cell(f'import sys\n\nif "google.colab" in sys.modules:\n'
+                      f'    %pip install --quiet "emergence-lib @ git+{url}"', metadata={"tags": ["remove-cell"]}),
+        new_code_cell('profile = "default"\ndevice = "cpu"', metadata={"tags": ["parameters"]}),
+        new_code_cell('import os\n\nprint("data and results under", os.environ.get("EMERGENCE_ROOT"))'),
+        new_code_cell('x = 3 if profile == "smoke" else 300\nassert device == "cpu"\nx'),
+        new_markdown_cell("```{exercise}\n:label: ex-double\n\nCompute `y`, twice `x`.\n```"),
+        new_markdown_cell("```{solution} ex-double\n:class: dropdown\n\nMultiply by two:\n```",
+                          metadata={"tags": ["solution"]}),
+        solution_code,
+        new_code_cell("assert y == 2 * x  # needs the solution: students stop before this"),
+        new_markdown_cell("```{exercise}\n:label: ex-more\n\nAnd three times?\n```"),
+    ]  # fmt: skip
+    return new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                              "language": "python"}})
+
+
+def test_status_keeps_earlier_rows_and_renders_failures(mini) -> None:
+    root, out = mini
+    assert [run.ok for run in book.execute(profile="smoke", device="cpu", out=out, root=root, log=print)] == [
+        True, False]  # fmt: skip
+    staging = book.staging_dir("smoke", out, root)
+    lesson = nbformat.read(staging / "book" / "lesson.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in lesson.cells if c.cell_type == "code" for o in c.outputs)
+    if book.PROJECT_ROOT_VARIABLE not in os.environ:  # the book root, for the kernels only
+        assert f"data and results under {root.resolve()}" in printed
+        assert book.PROJECT_ROOT_VARIABLE not in os.environ
+    first = json.loads((staging / book.STATUS_RECORDS).read_text())["chapters"]
+    assert set(first) == {"book/lesson", "book/broken"}
+    runs = book.execute(profile="smoke", chapters=["lesson"], device="cpu", out=out, root=root, log=print)
+    records = book.status_records("smoke", out, root)
+    assert set(records) == {"book/lesson", "book/broken"}  # the chapter not rerun keeps its row
+    assert records["book/broken"] == first["book/broken"]
+    assert records["book/lesson"]["seconds"] == runs[0].seconds
+    assert not [p for p in staging.iterdir() if p.name.endswith(".tmp")]  # atomic writes leave nothing behind
+    text = (staging / "book" / "status.md").read_text()
+    assert "has not been built" in text and "ZeroDivisionError" in text
+    html = book.build_site("smoke", out=out, root=root, strict=True)
+    rows = {hrefs[0].split("#")[0]: cells for cells, hrefs in _rows((html / "book" / "status.html").read_text())[1:]}
+    assert rows["lesson.html"][1:3] == ["smoke", "ok"]
+    assert rows["broken.html"][2].startswith("failed: ZeroDivisionError: division by zero (cell with")
+    lesson = (html / "book" / "lesson.html").read_text()
+    assert "google.colab" not in lesson  # remove-cell
+    assert re.search(r'class="[^"]*\bsolution\b[^"]*\bdropdown\b', lesson)  # the solution is a toggle
+    _check_self_contained(html, html / "book" / "lesson.html")
+
+
+# --- task: student notebooks ----------------------------------------------------------------------------------
+
+
+def _check_student_copy(source: Path, copy: Path) -> None:
+    original = nbformat.read(source, as_version=4)
+    student = nbformat.read(copy, as_version=4)
+    assert not [c for c in student.cells if "solution" in _tags(c)]
+    assert not [c for c in student.cells if SOLUTION.search(c.source)], f"{copy}: a solution directive is left"
+    exercises = [c.source for c in original.cells if c.cell_type == "markdown" and EXERCISE.search(c.source)]
+    assert [c.source for c in student.cells if c.cell_type == "markdown" and EXERCISE.search(c.source)] == exercises
+    assert [c.source for c in student.cells] == [c.source for c in original.cells if "solution" not in _tags(c)]
+    assert sum("parameters" in _tags(c) for c in student.cells) == 1
+    assert all(not c.outputs and c.execution_count is None for c in student.cells if c.cell_type == "code")
+
+
+def _execute_until_first_exercise(copy: Path, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run the student notebook, cut just before its first exercise, as papermill runs a chapter (smoke, cpu).
+
+    Datasets and stored runs go to the temporary folder, never the repository's data/.
+    """
+    monkeypatch.setenv(book.PROJECT_ROOT_VARIABLE, str(tmp))
+    nb = nbformat.read(copy, as_version=4)
+    first = _first_exercise(nb)
+    assert first is not None
+    nb.cells = nb.cells[:first]
+    truncated = tmp / f"until-exercise-{copy.name}"
+    nbformat.write(nb, truncated)
+    error = book.execute_chapter(truncated, tmp / "executed" / copy.name, "smoke", "cpu")
+    assert error is None, f"{copy} fails before its first exercise: {error}"
+
+
+def test_student_notebooks_of_a_synthetic_chapter(mini, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root, _ = mini
+    copies = book.student_notebooks(out=tmp_path / "student", chapters=["lesson"], root=root)
+    assert copies == [tmp_path / "student" / "lesson.ipynb"]
+    _check_student_copy(root / "book" / "lesson.ipynb", copies[0])
+    student = nbformat.read(copies[0], as_version=4)
+    assert "y = 2 * x" not in "".join(c.source for c in student.cells)
+    assert len([c for c in student.cells if EXERCISE.search(c.source)]) == 2
+    assert "google.colab" in student.cells[1].source  # kept: students may run it on Colab
+    _execute_until_first_exercise(copies[0], tmp_path, monkeypatch)
+
+
+def test_an_untagged_solution_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "leaky"
+    (root / "book").mkdir(parents=True)
+    (root / "_config.yml").write_text("title: leaky\n")
+    (root / "_toc.yml").write_text("format: jb-book\nroot: book/leak\n")
+    cells = [new_markdown_cell("```{exercise}\n:label: e\nx\n```"), new_markdown_cell("```{solution} e\ny\n```")]
+    nbformat.write(new_notebook(cells=cells), root / "book" / "leak.ipynb")
+    with pytest.raises(book.BookError, match=r"book/leak: cell 1 .*not tagged 'solution'"):
+        book.student_notebooks(out=tmp_path / "student", root=root)
+    assert not (tmp_path / "student").exists()
+
+
+def test_student_notebooks_of_the_book(tmp_path: Path) -> None:
+    chapters = book.list_chapters(ROOT)
+    assert book.main(["student", "--out", str(tmp_path)]) == 0
+    copies = book.student_notebooks(out=tmp_path, root=ROOT)
+    assert copies == [tmp_path / f"{Path(name).name}.ipynb" for name in chapters]
+    for name, copy in zip(chapters, copies):
+        _check_student_copy(ROOT / f"{name}.ipynb", copy)
+
+
+@pytest.mark.parametrize("name", book.list_chapters(ROOT))
+def test_student_notebook_executes_until_its_first_exercise(name: str, tmp_path: Path, monkeypatch) -> None:
+    if _first_exercise(nbformat.read(ROOT / f"{name}.ipynb", as_version=4)) is None:
+        pytest.skip(f"{name} has no exercise")
+    [copy] = book.student_notebooks(out=tmp_path / "student", chapters=[name], root=ROOT)
+    _execute_until_first_exercise(copy, tmp_path, monkeypatch)
+
+
+# --- task: a static site that works from disk, and its publication ----------------------------------------------
+
+
+def test_site_links_are_relative_so_it_opens_from_disk(site) -> None:
+    _, runs, html = site
+    pages = [html / "index.html", html / "book" / "intro.html", html / "book" / "status.html"]
+    pages += [html / f"{run.name}.html" for run in runs]
+    for page in pages:
+        _check_self_contained(html, page)
+    for page in pages[1:]:
+        text = page.read_text()
+        assert re.search(r'(?:href|src)="(?:\.\./)*_static/', text), f"{page}: no relative _static link"
+        assert not re.search(r'(?:href|src)="/_static', text)
+
+
+def test_pages_workflow_builds_and_deploys_the_site() -> None:
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "pages.yml").read_text())
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as True
+    assert triggers["push"]["branches"] == ["main"] and "workflow_dispatch" in triggers
+    assert workflow["permissions"]["pages"] == "write" and workflow["permissions"]["id-token"] == "write"
+    build_job, deploy = workflow["jobs"]["build"], workflow["jobs"]["deploy"]
+    assert build_job["runs-on"] == "ubuntu-latest"
+    steps = build_job["steps"]
+    assert any(str(s.get("with", {}).get("python-version")) == "3.11" for s in steps)
+    assert any("make book PROFILE=default" in s.get("run", "") for s in steps)
+    upload = [s for s in steps if s.get("uses", "").startswith("actions/upload-pages-artifact@")]
+    assert upload and upload[0]["with"]["path"] == "_build/html"
+    assert deploy["needs"] == "build" or "build" in deploy["needs"]
+    assert any(s.get("uses", "").startswith("actions/deploy-pages@") for s in deploy["steps"])
+
+
+def test_how_to_run_lists_every_profile_and_the_entry_points() -> None:
+    text = (ROOT / "book" / "how_to_run.md").read_text()
+    rows = re.findall(r"^\| `(\w+)` \| .+ \| .+ \|$", text, flags=re.M)
+    assert [name for name in rows if name in el.PROFILES] == list(el.PROFILES)  # the "what each profile is for" table
+    for command in ("papermill book/", "make book PROFILE=paper DEVICE=cuda", "python -m emergence_lib.book student",
+                    "py -m venv .venv", "results/<profile>/", "make student"):
+        assert command in text, command
+
+
+def test_every_chapter_runs_the_paper_profile_as_a_dry_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`paper` is sized for a GPU; its dry run (same networks, one seed, one epoch, two batches) keeps every
+    chapter's paper path from rotting on a CPU. Nothing is published from a dry run."""
+    monkeypatch.setenv(book.PROJECT_ROOT_VARIABLE, str(tmp_path))
+    runs = book.execute(profile="paper-dry-run", device="cpu", out=tmp_path)
+    failed = [run for run in runs if not run.ok]
+    assert not failed, book.failure_report(failed, len(runs))
+    assert not (tmp_path / "results").exists()
+
+
+def test_staging_drops_pages_whose_source_is_gone(tmp_path: Path) -> None:
+    # A page converted from Markdown to a notebook (book/method.md -> method.ipynb) left its old copy in the
+    # staging folder, and the strict build failed on two sources for one page.
+    root = tmp_path / "root"
+    (root / "book").mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml"):
+        (root / name).write_text("")
+    (root / "book" / "page.md").write_text("# Page\n")
+    staging = book.stage("smoke", out=tmp_path / "out", root=root)
+    (staging / "book" / "scorecard.csv").write_text("a\n1\n")  # written by a chapter: kept
+    assert (staging / "book" / "page.md").is_file()
+    (root / "book" / "page.md").unlink()
+    book.stage("smoke", out=tmp_path / "out", root=root)
+    assert not (staging / "book" / "page.md").exists() and (staging / "book" / "scorecard.csv").is_file()

@@ -1,0 +1,185 @@
+"""The training loop: it learns, records emergence every epoch, is deterministic, and stops cleanly on NaN."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import torch
+
+import emergence_lib as el
+from emergence_lib.engine.train import evaluate, resolve_device, train_eval_indices
+
+TIMING = ["seconds", "measure_seconds"]  # wall-clock columns, the only ones allowed to differ between reruns
+
+
+def small_mlp(data: el.Dataset, seed: int = 0, **kwargs) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return el.build_model("mlp", data.input_shape, data.num_classes, hidden=[64, 32, 16], **kwargs)
+
+
+def test_training_improves_accuracy_on_real_digits(digits: el.Dataset) -> None:
+    history = el.train(small_mlp(digits), digits, el.TrainConfig(epochs=3, batch_size=16), progress=False)
+    assert list(history["epoch"]) == [0, 1, 2, 3]
+    assert history["test_acc"].iloc[0] < 0.3  # untrained: about chance
+    assert history["test_acc"].iloc[-1] > 0.7  # 0.76 when written; chance is 0.1
+    assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0] / 2
+
+
+def test_history_records_emergence_every_epoch(digits: el.Dataset) -> None:
+    model = small_mlp(digits)
+    history = el.train(model, digits, el.TrainConfig(epochs=2), progress=False)
+    expected = {"train_loss", "train_acc", "test_loss", "test_acc", "absolute", "log10_absolute", "relative",
+                "fraction", "balanced", "active_1", "size_1", "active_3", *TIMING}  # fmt: skip
+    assert expected <= set(history.columns)
+    # the last row is what `measure` says of the trained model on the probe batch
+    final = el.measure(model, digits.probe)
+    assert history["log10_absolute"].iloc[-1] == pytest.approx(final.log10_absolute)
+    assert [history[f"active_{k}"].iloc[-1] for k in (1, 2, 3)] == list(final.active_counts)
+    assert history["measure_seconds"].gt(0).all()
+
+
+def test_train_accuracy_is_one_eval_mode_estimator_at_every_epoch(digits: el.Dataset) -> None:
+    # Issue 12, fix 5: epoch 0 and later epochs are the same estimator (eval mode, a fixed training subset);
+    # the running averages over the batches (dropout on, weights changing) are their own columns.
+    model = small_mlp(digits, dropout=0.5)
+    untrained = small_mlp(digits, dropout=0.5)
+    config = el.TrainConfig(epochs=2, batch_size=32, train_eval_size=600)
+    history = el.train(model, digits, config, progress=False)
+    fixed = train_eval_indices(len(digits.x_train), 600)
+    assert len(fixed) == 600 and torch.equal(fixed, train_eval_indices(len(digits.x_train), 600))
+    x, y = digits.x_train[fixed], digits.y_train[fixed]
+    for row, network in ((0, untrained), (2, model)):
+        loss, acc = evaluate(network, x, y)
+        assert history["train_acc"].iloc[row] == acc and history["train_loss"].iloc[row] == pytest.approx(loss)
+    assert history["train_acc_running"].iloc[0] != history["train_acc_running"].iloc[0]  # NaN: no batches yet
+    assert history["train_acc_running"].iloc[1:].between(0, 1).all()
+    assert (history["train_acc_running"].iloc[1:] != history["train_acc"].iloc[1:]).all()
+    whole = el.train(small_mlp(digits), digits, el.TrainConfig(epochs=0, train_eval_size=10**6), progress=False)
+    assert whole["train_acc"].iloc[0] == evaluate(small_mlp(digits), digits.x_train, digits.y_train)[1]
+
+
+def test_same_seed_same_history_on_cpu(digits: el.Dataset) -> None:
+    config = el.TrainConfig(epochs=2, seed=5)
+    runs = [el.train(small_mlp(digits, **kw), digits, config, progress=False) for kw in ({}, {})]
+    pd.testing.assert_frame_equal(runs[0].drop(columns=TIMING), runs[1].drop(columns=TIMING))
+    other = el.train(small_mlp(digits), digits, el.TrainConfig(epochs=2, seed=6), progress=False)
+    assert not other["train_loss"].equals(runs[0]["train_loss"])  # the seed orders the batches
+
+
+def test_dropout_and_adam_are_deterministic_too(digits: el.Dataset) -> None:
+    config = el.TrainConfig(epochs=1, optimizer="adam", lr=1e-3, weight_decay=1e-4)
+    a, b = (el.train(small_mlp(digits, dropout=0.3), digits, config, progress=False) for _ in range(2))
+    pd.testing.assert_frame_equal(a.drop(columns=TIMING), b.drop(columns=TIMING))
+
+
+class Poison(el.Callback):
+    """Sets a weight to NaN before epoch ``at``."""
+
+    def __init__(self, at: int):
+        self.at = at
+
+    def on_epoch_begin(self, state: el.TrainState) -> None:
+        if state.epoch == self.at:
+            with torch.no_grad():
+                next(state.model.parameters())[0, 0] = float("nan")
+
+
+def test_nan_loss_stops_with_a_clear_error_and_keeps_the_history(digits: el.Dataset) -> None:
+    with pytest.raises(el.TrainingDiverged, match="epoch 2") as error:
+        el.train(small_mlp(digits), digits, el.TrainConfig(epochs=4), callbacks=[Poison(at=2)], progress=False)
+    history = error.value.history
+    assert list(history["epoch"]) == [0, 1]
+    assert history["train_loss"].notna().all()
+
+
+def test_callbacks_are_called_in_order_and_can_add_columns(digits: el.Dataset) -> None:
+    calls: list[tuple[str, int]] = []
+
+    class Spy(el.Callback):
+        def on_train_begin(self, state):
+            calls.append(("train_begin", state.epoch))
+
+        def on_epoch_begin(self, state):
+            calls.append(("epoch_begin", state.epoch))
+
+        def on_epoch_end(self, state, record):
+            calls.append(("epoch_end", record["epoch"]))
+            record["weight_norm"] = float(torch.cat([p.detach().flatten() for p in state.model.parameters()]).norm())
+
+        def on_train_end(self, state):
+            calls.append(("train_end", state.epoch))
+
+    history = el.train(small_mlp(digits), digits, el.TrainConfig(epochs=2), callbacks=[Spy()], progress=False)
+    assert calls == [("train_begin", 0), ("epoch_end", 0), ("epoch_begin", 1), ("epoch_end", 1),
+                     ("epoch_begin", 2), ("epoch_end", 2), ("train_end", 2)]  # fmt: skip
+    assert history["weight_norm"].nunique() == 3  # the weights moved every epoch
+
+
+def test_max_batches_caps_each_epoch(digits: el.Dataset) -> None:
+    model = small_mlp(digits)
+    seen: list[int] = []
+    model.register_forward_hook(lambda m, inp, out: seen.append(len(inp[0])) if m.training else None)
+    el.train(model, digits, el.TrainConfig(epochs=2, batch_size=100, max_batches=3), progress=False)
+    assert seen == [100] * 6
+
+
+def test_without_tracking_there_are_no_emergence_columns(digits: el.Dataset) -> None:
+    history = el.train(small_mlp(digits), digits, el.TrainConfig(epochs=1, track_emergence=False), progress=False)
+    assert not {"absolute", "measure_seconds"} & set(history.columns)
+
+
+def test_cnn_trains_and_is_measured(digits: el.Dataset) -> None:
+    torch.manual_seed(0)
+    model = el.build_model("small_cnn", digits.input_shape, 10, width=4)
+    history = el.train(model, digits, el.TrainConfig(epochs=1, max_batches=4), progress=False)
+    assert len(history) == 2 and {"size_1", "size_2", "size_3"} <= set(history.columns)
+
+
+def test_progress_bar_runs(digits: el.Dataset, capsys: pytest.CaptureFixture) -> None:
+    el.train(small_mlp(digits), digits, el.TrainConfig(epochs=1, max_batches=1), progress=True)
+    assert "epochs" in capsys.readouterr().err
+
+
+def test_auto_device_on_this_machine() -> None:
+    expected = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    assert resolve_device("cpu") == torch.device("cpu")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "names"),
+    [
+        ({"optimizer": "rmsprop"}, ["sgd", "adam"]),
+        ({"reduce": "median"}, ["mean", "any", "per_sample"]),
+        ({"layers": "all"}, ["hidden", "hidden+output"]),
+        ({"through": "inactive"}, ["any", "active"]),
+        ({"epochs": -1}, ["epochs"]),
+        ({"batch_size": 0}, ["batch_size"]),
+        ({"lr": 0.0}, ["lr"]),
+    ],
+)
+def test_bad_config_names_the_allowed_values(kwargs: dict, names: list[str]) -> None:
+    with pytest.raises(ValueError) as error:
+        el.TrainConfig(**kwargs)
+    assert all(name in str(error.value) for name in names), str(error.value)
+
+
+def test_bad_device_names_the_allowed_values() -> None:
+    with pytest.raises(ValueError, match="'auto', 'cpu', 'cuda', 'mps'"):
+        resolve_device("tpu")
+
+
+def test_progress_bar_obeys_tqdm_disable() -> None:
+    """The book executes chapters with TQDM_DISABLE=1 so that no bar (or widget) reaches the site.
+
+    tqdm reads the variable when it is imported, hence a fresh interpreter.
+    """
+    code = "from emergence_lib.engine.train import progress_bar\nfor _ in progress_bar(iterable=range(3), desc='epochs'): pass"
+    for env, shown in (({"TQDM_DISABLE": "1"}, False), ({}, True)):
+        environ = {k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"} | env
+        done = subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True, text=True, check=True)
+        assert ("epochs" in done.stderr) == shown
