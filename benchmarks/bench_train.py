@@ -40,7 +40,6 @@ Run: ``.venv/bin/python benchmarks/bench_train.py`` (about 1-3 min on 2 CPU core
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 
@@ -50,37 +49,18 @@ from torch import nn
 
 import emergence_lib as el
 from emergence_lib.engine.train import resolve_device
+from timing import MachineLoad, clocked, environment, in_turns, meets, sync
 
 OVERHEAD_TARGET = 1.05  # tracked / untracked epoch time, at most
 THROUGHPUT_TARGET = 0.95  # library / plain samples per second, at least
-BUSY = 0.10  # warn when other processes used more than this share of the CPUs during the run
 NOISY = 1.2  # warn when the largest ratio of a figure's repeats exceeds its smallest by this factor
 MODELS = {"MLP 784-512-256-128-10": ("mlp", {"hidden": [512, 256, 128]}), "small CNN": ("small_cnn", {})}
-
-
-def cpu_seconds() -> tuple[float, float] | None:
-    """(CPU seconds used by the whole machine, by this process) so far; None where /proc/stat is missing."""
-    try:
-        import resource  # POSIX only
-
-        with open("/proc/stat") as f:  # Linux only
-            fields = [int(v) for v in f.readline().split()[1:9]]
-    except (ImportError, OSError, ValueError):
-        return None
-    busy = sum(fields) - fields[3] - fields[4]  # all but idle and iowait
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    return busy / os.sysconf("SC_CLK_TCK"), own.ru_utime + own.ru_stime
 
 
 def build(kind: str, kwargs: dict, data: el.Dataset, seed: int) -> nn.Module:
     """A fresh model, seeded so that every arm of every repeat starts from the same weights."""
     torch.manual_seed(seed)
     return el.build_model(kind, data.input_shape, 10, **kwargs)
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def plain_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, seed: int, device: torch.device,
@@ -90,10 +70,8 @@ def plain_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, 
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     order = torch.Generator().manual_seed(seed)  # as train() draws its batch order
     model.train()
-    seconds = []
-    for _ in range(epochs):
-        sync(device)
-        start = time.perf_counter()
+
+    def one_epoch() -> None:
         perm = torch.randperm(len(x), generator=order).to(device)
         for i in range(0, len(x), batch_size):
             idx = perm[i : i + batch_size]
@@ -101,9 +79,8 @@ def plain_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, 
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        sync(device)
-        seconds.append(time.perf_counter() - start)
-    return seconds
+
+    return [clocked(one_epoch, device)[0] for _ in range(epochs)]  # synchronized before and after on CUDA
 
 
 class EpochClock(el.Callback):
@@ -145,19 +122,19 @@ def run_model(kind: str, kwargs: dict, data: el.Dataset, args: argparse.Namespac
             return model, plain_loop(model, x, y, epochs, seed, device)
         return model, library(model, data, epochs, seed, device, track=(name == "tracked"))
 
-    for name in ("plain", "untracked", "tracked"):  # warm-up: allocator, thread pool, kernel selection
+    names = ("plain", "untracked", "tracked")
+    for name in names:  # warm-up: allocator, thread pool, kernel selection
         arm(name, epochs=1)
 
     overhead, overhead_hist, throughput = [], [], []
     wall = {"untracked": [], "tracked": []}
     samples = {"plain": [], "library": []}
     max_diff = 0.0
-    for r in range(args.repeats):
-        names = ["plain", "untracked", "tracked"]
-        results = {name: arm(name) for name in (names if r % 2 == 0 else names[::-1])}
-        plain_model, plain_seconds = results["plain"]
-        lib_model, (wall_untracked, hist_untracked) = results["untracked"]
-        _, (wall_tracked, hist_tracked) = results["tracked"]
+    # The arms time themselves (per epoch); the whole-call seconds in_turns measures are not used.
+    for turn in in_turns({name: (lambda name=name: arm(name)) for name in names}, args.repeats, warmup=0):
+        plain_model, plain_seconds = turn["plain"][1]
+        lib_model, (wall_untracked, hist_untracked) = turn["untracked"][1]
+        _, (wall_tracked, hist_tracked) = turn["tracked"][1]
         wall_untracked, wall_tracked = statistics.median(wall_untracked), statistics.median(wall_tracked)
 
         trained = hist_untracked[hist_untracked["epoch"] >= 1]
@@ -196,7 +173,7 @@ def run_model(kind: str, kwargs: dict, data: el.Dataset, args: argparse.Namespac
 def row(model: str, figure: str, measured: str, baseline: str, ratio: float, spread: tuple[float, float],
         op: str, target: float) -> dict:
     """One line of the table; ``spread`` (min, max of the ratio over repeats) feeds the noise warning."""
-    met = ratio <= target if op == "<=" else ratio >= target
+    met = meets(ratio, op, target)
     return {"model": model, "figure": figure, "measured": measured, "baseline": baseline, "ratio": f"{ratio:.3f}",
             "range": "{:.3f}-{:.3f}".format(*spread), "target": f"{op} {target}", "met": "yes" if met else "NO",
             "spread": spread}
@@ -219,12 +196,9 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
 
-    start, cpu_before, load_before = time.perf_counter(), cpu_seconds(), os.getloadavg()
+    load = MachineLoad()
     data = el.load_dataset("mnist_subset").to(device)
-    print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}, "
-        f"emergence_lib {el.__version__}, {os.cpu_count()} CPUs"
-    )
+    print(environment(device))
     print(data.summary())
     print(f"{args.repeats} repeats x {args.epochs} epochs per arm, batch 128, SGD lr 0.01 momentum 0.9, "
           f"seed {args.seed}")
@@ -250,18 +224,8 @@ def main() -> None:
         print(table.to_string(index=False))
     for line in checks:
         print(line)
-    wall, cpu_after, load_after = time.perf_counter() - start, cpu_seconds(), os.getloadavg()
-    others, share = "", 0.0
-    if cpu_before and cpu_after:
-        share = max(((cpu_after[0] - cpu_before[0]) - (cpu_after[1] - cpu_before[1])) / (wall * os.cpu_count()), 0.0)
-        others = f"; other processes used {share:.0%} of the CPUs"
-    print(
-        f"total {wall:.0f} s; load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f} on "
-        f"{os.cpu_count()} CPUs{others}"
-    )
+    print(load.report())  # warns when other processes used more than MachineLoad.BUSY of the CPUs
     noisy = sum(max(r["spread"]) > NOISY * min(r["spread"]) for r in rows)
-    if share > BUSY:
-        print(f"WARNING: other processes used {share:.0%} of the CPUs during the run: the figures are unreliable")
     if noisy:
         print(
             f"WARNING: noisy, ratios varied by more than {NOISY - 1:.0%} between repeats in {noisy} of {len(rows)} "

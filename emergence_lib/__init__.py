@@ -18,7 +18,9 @@ The names most used are importable from here: :func:`measure`, :func:`capture_ac
 
 import sys as _sys
 
-from . import experiments, plots
+__version__ = "0.2.0"
+
+from . import experiments, plots  # noqa: E402 (the version first: book.chapter reads it)
 from .analysis import calibration, claims, registered, robustness, scorecard
 from .engine import data, init, locations, models, profiles, prune, runs
 from .engine.data import (
@@ -51,8 +53,7 @@ from .metric.activity import Activity, Capture, activity, capture_activity
 from .metric.emergence import EmergenceResult, dense_emergence, measure, path_emergence
 from .metric.graph import NodeGraph, NodeLayer, UnsupportedModelError, node_graph, weight_layers
 from .probes import hessian, landscape
-
-__version__ = "0.2.0"
+from . import book  # noqa: E402 (the last layer)
 
 # The flat layout before 0.2 (``emergence_lib.engine.train``, ``emergence_lib.metric.counting``, ...): old imports find the modules.
 _MOVED = {
@@ -67,7 +68,7 @@ for _old, _new in _MOVED.items():
 
 __all__ = [
     # modules the chapters use
-    "calibration", "claims", "data", "experiments", "hessian", "init", "landscape", "locations", "models", "plots",
+    "book", "calibration", "claims", "data", "experiments", "hessian", "init", "landscape", "locations", "models", "plots",
     "profiles", "prune", "registered", "robustness", "runs", "scorecard",
     # the metric
     "Activity", "Capture", "EmergenceResult", "NodeGraph", "NodeLayer", "UnsupportedModelError", "activity",

@@ -1,1 +1,292 @@
-"""placeholder"""
+"""The book's experiments as code: for every chapter experiment, its runs and the name its results go under.
+
+A chapter asks for its experiment (``experiments.pruning(profile, "mlp", "mnist")``) and runs it; the
+scorecard, the robustness study and the tests read the same functions, so every grid of widths, sparsities,
+alphas and seeds exists once. :func:`every` lists them all for a profile.
+
+Example:
+    >>> import emergence_lib as el
+    >>> exp = el.experiments.pruning("smoke", "mlp", "mnist")
+    >>> exp.name, len(exp.configs)            # 2 seeds x (unpruned + 2 methods x 4 sparsities)
+    ('pruning-mlp-mnist', 18)
+    >>> exp.labels[0]
+    {'pruned': '0%', 'method': 'none'}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .engine import runs
+from .engine.data import load_dataset
+from .engine.profiles import Profile, get_profile
+from .engine.prune import SPARSITIES, PruneConfig
+from .engine.runs import RunConfig
+from .metric.activity import activity, capture_activity
+from .metric.emergence import measure
+
+SCORED_CHAPTERS = ("feedforward", "convolutional", "pruning", "landscape", "initialization")
+"""The chapters whose verdicts the scorecard collects, in reading order."""
+
+PRUNING_METHODS = ("magnitude", "random")
+"""Unstructured pruning methods the pruning chapter compares: the paper's, and its control."""
+
+INIT_ALPHAS = (1.0, 1.25, 1.5, 2.0)
+"""The emergence-promoting initialization's ``alpha`` values the initialization chapter trains (1: the base)."""
+
+LANDSCAPE_DEPTHS = (2, 3)
+"""Hidden layers of the landscape chapter's MLPs: the first two of the book's widths, and all three."""
+
+LANDSCAPE_SPARSITIES = (0.0, 0.9)
+"""Magnitude-pruning levels of the landscape chapter's networks (0: unpruned)."""
+
+LANDSCAPE_ALPHAS = (1.5, 2.0)
+"""Emergence-promoting initializations added to the landscape chapter (the book's MLP)."""
+
+VARIANTS: dict[str, dict] = {
+    "tau=0": {"threshold": 0.0},
+    "tau=0.01": {"threshold": 0.01},
+    "tau=0.1": {"threshold": 0.1},
+    "tau=0.1 x layer mean": {"threshold": 0.1, "threshold_mode": "layer_mean"},
+    "reduce=any": {"reduce": "any"},
+    "reduce=per_sample": {"reduce": "per_sample"},
+    "layers=hidden+output": {"layers": "hidden+output"},
+    "through=active": {"through": "active"},
+}
+"""The variants of the definition of E the robustness chapter measures beside the default (tau = 0.05, mean over
+the probe, hidden layers, paths through any node), one choice changed at a time; fixed before any result was seen.
+Each is a set of :func:`~emergence_lib.measure` settings, measured inside the same training runs."""
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """The runs of one chapter experiment and the name its results are published under.
+
+    Attributes:
+        name: the published name: the table lives in ``results/<profile>/<name>.csv``.
+        chapter: the chapter that runs it.
+        profile: the profile's name.
+        configs: the runs, in the order they are trained.
+        labels: per run (same order), the experiment's own columns for tables and figures (e.g. the width
+            multiplier); :meth:`table` adds them.
+    """
+
+    name: str
+    chapter: str
+    profile: str
+    configs: tuple[RunConfig, ...]
+    labels: tuple[dict, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.labels) != len(self.configs):
+            raise ValueError(f"{self.name}: {len(self.labels)} labels for {len(self.configs)} runs")
+        if len({c.key for c in self.configs}) != len(self.configs):
+            raise ValueError(f"{self.name}: two runs share a config")
+
+    @property
+    def keys(self) -> list[str]:
+        """The runs' keys (folder names under ``data/runs/``)."""
+        return [c.key for c in self.configs]
+
+    def label_table(self) -> pd.DataFrame:
+        """One row per run: its ``key`` and labels."""
+        return pd.DataFrame([{"key": c.key, **labels} for c, labels in zip(self.configs, self.labels)])
+
+    def with_labels(self, table: pd.DataFrame) -> pd.DataFrame:
+        """``table`` (with a ``key`` column) with the label columns added; a label never replaces a column."""
+        labels = self.label_table()
+        clash = sorted(set(labels.columns) - {"key"} & set(table.columns))
+        if clash:
+            raise ValueError(f"{self.name}: labels {clash} would replace columns of the table")
+        return table.merge(labels, on="key", how="left", validate="many_to_one")
+
+    def published(self) -> bool:
+        """Whether ``results/<profile>/<name>.csv`` exists (results computed elsewhere, e.g. on a GPU)."""
+        return runs.load_results(self.name, self.profile) is not None
+
+    def table(self, device: str = "auto", **sweep_args) -> pd.DataFrame:
+        """Every run's per-epoch history, one table with the labels: read from the published results when they
+        hold exactly these runs, else trained or read from stored runs (:func:`~emergence_lib.experiment`)."""
+        table = runs.experiment(self.name, self.configs, self.profile, device=device, **sweep_args)
+        return self.with_labels(table)
+
+    def runs(self, device: str = "auto", **sweep_args) -> list[runs.Run]:
+        """The stored runs (trained when missing), for experiments that probe the trained networks."""
+        return runs.run_sweep(self.configs, device=device, **sweep_args)
+
+    def derived(self, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+        """A table computed from the runs (one row per run, with ``key``), published under :attr:`name`
+        (:func:`~emergence_lib.engine.runs.derived_results`), with the labels."""
+        keys = self.keys
+        return self.with_labels(runs.derived_results(self.name, self.profile, keys, compute))
+
+
+def _experiment(name: str, chapter: str, profile: Profile, rows: Sequence[tuple[RunConfig, dict]]) -> Experiment:
+    return Experiment(name, chapter, profile.name, tuple(c for c, _ in rows), tuple(label for _, label in rows))
+
+
+def _widths(hidden: Sequence[int]) -> str:
+    return "-".join(map(str, hidden))
+
+
+def feedforward(profile: str | Profile, dataset: str) -> Experiment:
+    """MLPs at every width multiplier and seed of the profile, plus more seeds of the paper's own network (width 1)
+    for the claims read on each run's trajectory (:attr:`~emergence_lib.engine.profiles.Profile.trajectory_seeds`).
+
+    Labels: ``width`` (the multiplier) and ``hidden widths`` (e.g. ``"512-256-128"``).
+    """
+    p = get_profile(profile)
+    grid = [(w, s) for w in p.widths for s in range(p.seeds)] + [(1.0, s) for s in range(p.seeds, p.trajectory_seeds)]
+    rows = []
+    for width, seed in grid:
+        config = p.run_config(dataset, "mlp", seed=seed, width=width)
+        rows.append((config, {"width": width, "hidden widths": _widths(config.model_args["hidden"])}))
+    return _experiment(f"feedforward-{dataset}", "feedforward", p, rows)
+
+
+def convolutional(profile: str | Profile, dataset: str = "cifar10") -> Experiment:
+    """The profile's CNN at every width multiplier and seed. Label: ``width``."""
+    p = get_profile(profile)
+    rows = [(p.run_config(dataset, "cnn", seed=s, width=w), {"width": w}) for w in p.widths for s in range(p.seeds)]
+    return _experiment("convolutional", "convolutional", p, rows)
+
+
+def convolutional_batchnorm(profile: str | Profile, dataset: str = "cifar10") -> Experiment:
+    """The profile's CNN at width 1 with batch normalization after every convolution. Label: ``width``."""
+    p = get_profile(profile)
+    rows = []
+    for seed in range(p.seeds):
+        config = p.run_config(dataset, "cnn", seed=seed)
+        rows.append((dataclasses.replace(config, model_args={**config.model_args, "batch_norm": True}), {"width": 1.0}))
+    return _experiment("convolutional-batchnorm", "convolutional", p, rows)
+
+
+def pruning(profile: str | Profile, network: str, dataset: str) -> Experiment:
+    """One unpruned run and one run per pruning method (:data:`PRUNING_METHODS`) and sparsity
+    (:data:`~emergence_lib.engine.prune.SPARSITIES`), for every seed; pruned at initialization.
+
+    Labels: ``pruned`` (the sparsity as a percentage) and ``method`` (``"none"`` for the unpruned run).
+    """
+    p = get_profile(profile)
+    grid = [("magnitude", 0.0)] + [(m, s) for m in PRUNING_METHODS for s in SPARSITIES if s > 0]
+    rows = [
+        (p.run_config(dataset, network, seed=seed, prune=PruneConfig(method=m, sparsity=s)),
+         {"pruned": f"{100 * s:.0f}%", "method": m if s > 0 else "none"})
+        for m, s in grid for seed in range(p.seeds)
+    ]  # fmt: skip
+    return _experiment(f"pruning-{network}-{dataset}", "pruning", p, rows)
+
+
+def landscape(profile: str | Profile, dataset: str = "mnist") -> Experiment:
+    """MLPs of :data:`LANDSCAPE_DEPTHS` hidden layers at every width, unpruned and magnitude-pruned
+    (:data:`LANDSCAPE_SPARSITIES`), and the book's MLP with the emergence-promoting initialization
+    (:data:`LANDSCAPE_ALPHAS`), every seed. Its published table is the landscape measurements, not the histories.
+
+    Labels: ``hidden``, ``depth``, ``sparsity``, ``alpha`` (1 for the base initialization) and ``seed``.
+    """
+    p = get_profile(profile)
+    rows = []
+    for depth in LANDSCAPE_DEPTHS:
+        for width in p.widths:
+            for sparsity in LANDSCAPE_SPARSITIES:
+                for seed in range(p.seeds):
+                    prune = PruneConfig(method="magnitude", sparsity=sparsity) if sparsity else None
+                    config = p.run_config(dataset, "mlp", seed=seed, width=width, prune=prune)
+                    hidden = config.model_args["hidden"][:depth]
+                    rows.append((dataclasses.replace(config, model_args={"hidden": hidden}),
+                                 {"hidden": _widths(hidden), "depth": depth, "sparsity": sparsity, "alpha": 1.0,
+                                  "seed": seed}))  # fmt: skip
+    for alpha in LANDSCAPE_ALPHAS:
+        for seed in range(p.seeds):
+            config = dataclasses.replace(p.run_config(dataset, "mlp", seed=seed), init_alpha=alpha)
+            hidden = config.model_args["hidden"]
+            rows.append((config, {"hidden": _widths(hidden), "depth": len(hidden), "sparsity": 0.0, "alpha": alpha,
+                                  "seed": seed}))  # fmt: skip
+    return _experiment("landscape", "landscape", p, rows)
+
+
+def initialization(profile: str | Profile, network: str, dataset: str) -> Experiment:
+    """The network with the emergence-promoting initialization at every ``alpha`` of :data:`INIT_ALPHAS`, with
+    and without batch normalization, every seed.
+
+    Labels: ``alpha`` (as text, e.g. ``"1.25"``) and ``batch norm`` (``"no"`` or ``"yes"``).
+    """
+    p = get_profile(profile)
+    rows = []
+    for batch_norm in (False, True):
+        for alpha in INIT_ALPHAS:
+            for seed in range(p.seeds):
+                config = p.run_config(dataset, network, seed=seed)
+                config = dataclasses.replace(config, init_alpha=alpha,
+                                             model_args={**config.model_args, "batch_norm": batch_norm})
+                rows.append((config, {"alpha": f"{alpha:g}", "batch norm": "yes" if batch_norm else "no"}))
+    return _experiment(f"initialization-{network}-{dataset}", "initialization", p, rows)
+
+
+def at_initialization(experiment: Experiment) -> pd.DataFrame:
+    """The networks an experiment's runs start from, measured before any training (nothing is trained or stored).
+
+    One row per run and counted layer: the run's ``key`` and labels, ``init_alpha`` (1 for the base
+    initialization), ``seed``, ``layer`` (1 for the first counted layer), ``mean activation`` (over the probe
+    batch and the layer's nodes), and the network's ``log10_absolute`` and ``fraction``.
+    """
+    datasets = {(name, size): load_dataset(name, probe_size=size)
+                for name, size in {(c.dataset, c.probe_size) for c in experiment.configs}}  # fmt: skip
+    rows = []
+    for config, labels in zip(experiment.configs, experiment.labels):
+        data = datasets[config.dataset, config.probe_size]
+        model = runs.initial_model(config, data)
+        record = capture_activity(model, data.probe)  # one probe pass for the activations and E
+        result = measure(model, record)
+        for layer, values in enumerate(activity(model, record).values, start=1):
+            rows.append({"key": config.key, **labels, "init_alpha": config.init_alpha or 1.0, "seed": config.train.seed,
+                         "layer": layer, "mean activation": float(values.mean()),
+                         "log10_absolute": result.log10_absolute, "fraction": result.fraction})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def robustness(profile: str | Profile, dataset: str = "mnist") -> Experiment:
+    """The feed-forward chapter's MLPs (every width and seed) measured with every variant of :data:`VARIANTS`.
+
+    Labels: ``width`` (the multiplier) and ``first width`` (neurons of the first hidden layer).
+    """
+    p = get_profile(profile)
+    rows = []
+    for width in p.widths:
+        for seed in range(p.seeds):
+            config = dataclasses.replace(p.run_config(dataset, "mlp", seed=seed, width=width), measures=VARIANTS)
+            rows.append((config, {"width": width, "first width": config.model_args["hidden"][0]}))
+    return _experiment("robustness", "robustness", p, rows)
+
+
+def robustness_pruning(profile: str | Profile, dataset: str = "mnist") -> Experiment:
+    """The book's MLP magnitude-pruned at every sparsity of :data:`~emergence_lib.engine.prune.SPARSITIES`,
+    every seed, measured with every variant of :data:`VARIANTS`. Label: ``pruned`` (a percentage)."""
+    p = get_profile(profile)
+    rows = [
+        (dataclasses.replace(p.run_config(dataset, "mlp", seed=seed, prune=PruneConfig(method="magnitude", sparsity=s)),
+                             measures=VARIANTS), {"pruned": f"{100 * s:.0f}%"})
+        for s in SPARSITIES for seed in range(p.seeds)
+    ]  # fmt: skip
+    return _experiment("robustness-pruning", "robustness", p, rows)
+
+
+def every(profile: str | Profile) -> list[Experiment]:
+    """Every experiment of the book for ``profile``, on the datasets the chapters ask for (a chapter may skip a
+    dataset whose offline stand-in is the same data as another's; see :func:`~emergence_lib.data.distinct_datasets`)."""
+    return [
+        *(feedforward(profile, d) for d in ("mnist", "fashion_mnist")),
+        convolutional(profile),
+        convolutional_batchnorm(profile),
+        *(pruning(profile, "mlp", d) for d in ("mnist", "fashion_mnist")),
+        pruning(profile, "cnn", "cifar10"),
+        landscape(profile),
+        initialization(profile, "mlp", "mnist"),
+        initialization(profile, "cnn", "cifar10"),
+        robustness(profile),
+        robustness_pruning(profile),
+    ]

@@ -53,6 +53,43 @@ def epoch_band(
     return ax
 
 
+EPOCH_PANELS = (("log10_absolute", "log10 E"), ("test_acc", "test accuracy"), ("fraction", "path fraction E/T"),
+                ("balanced", "balanced fraction"))
+"""The book's standard row of per-epoch panels: emergence, accuracy, path fraction, balanced fraction."""
+
+
+def epoch_panels(
+    table: pd.DataFrame,
+    panels: Sequence[tuple[str, str]] = EPOCH_PANELS,
+    hue: str | None = None,
+    title: str | None = None,
+    legend_title: str | None = None,
+) -> plt.Figure:
+    """One row of :func:`epoch_band` panels, one per ``(column, label)`` of ``panels``, with one shared legend.
+
+    Args:
+        table: a long table with one row per run and epoch.
+        panels: ``(column, y-axis label)`` pairs (default :data:`EPOCH_PANELS`).
+        hue: the column separating lines, drawn as categories (e.g. the width multiplier).
+        title: the figure's title (e.g. the data really used).
+        legend_title: the legend's title (default: ``hue``).
+    """
+    if hue is not None:  # categories in their table order, not a colour scale
+        table = table.assign(**{hue: table[hue].astype(str)})
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.7 * len(panels) + 0.4, 3.3), squeeze=False)
+    axes = axes[0]
+    for ax, (column, label) in zip(axes, panels):
+        epoch_band(table, column, hue=hue, ax=ax, label=label)
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    if hue is not None:
+        handles, labels = axes[0].get_legend_handles_labels()
+        axes[-1].legend(handles, labels, title=legend_title or hue, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
 def draw_network(
     adjacency: Sequence[torch.Tensor],
     active: Sequence[torch.Tensor],

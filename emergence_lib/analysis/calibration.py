@@ -1,10 +1,7 @@
 """How often the book's 95% intervals cover the truth: measured by simulation at the book's own sample sizes.
 
-A verdict is only as good as its interval. :func:`coverage_table` draws many samples with a known effect, at the
-unit counts the ``default`` and ``paper`` profiles produce, computes the interval the verdicts use for each, and
-counts how often it contains the truth. The tests require at least :data:`REQUIRED` on normal and mildly skewed
-data (:data:`ASSERTED`); the strongly skewed case is reported, not required. The method page shows the table,
-computed when the book is built.
+A verdict is only as good as its interval. Entry point: :func:`coverage_table` (the table the method page shows,
+computed when the book is built); :func:`mean_coverage` and :func:`correlation_coverage` simulate one case.
 """
 
 from __future__ import annotations
@@ -105,6 +102,11 @@ def coverage_table(profiles: tuple[str, ...] = ("default", "paper"), intervals: 
     """Coverage of the book's intervals at the unit counts of ``profiles``: one row per interval, sample size and
     shape, naming the profiles with that sample size, whether the tests require it (``asserted``) and the level
     they require.
+
+    For each case, many samples with a known effect are drawn at the unit counts the profiles produce
+    (:func:`unit_counts`), the interval the verdicts use is computed for each, and the share that contains the
+    truth is the coverage. The tests require at least :data:`REQUIRED` on normal and mildly skewed data
+    (:data:`ASSERTED`); the strongly skewed case is reported, not required.
 
     ``intervals`` is the number of simulated means; the correlations use a tenth as many (each is slower, and a
     rank correlation's coverage does not depend on the shape of independent data).

@@ -1,23 +1,12 @@
 """The paper's claims as measurements: operational definitions, effects with 95% intervals, and verdicts.
 
-Every definition is fixed in the method page before the results it decides were seen; the rules as first
-registered live on in :mod:`~emergence_lib.analysis.registered`, and every effect here carries its first-registered
-counterpart (:attr:`Effect.registered`), so a verdict that an amendment changed is shown both ways.
-
-The rules (method page, "Amendments after review"):
-
-- **The unit is the seed.** Runs with different training seeds are independent; runs that share a seed (several
-  widths, sparsities or initializations) are not. Every effect is computed per seed first (a correlation across
-  the seed's runs, a difference against the seed's own baseline) and then summarized across seeds with
-  :func:`mean_ci`, a Student-t interval whose coverage the book measures by simulation at its own sample sizes
-  (:mod:`~emergence_lib.analysis.calibration`).
-- **One rule for E = 0**: log10 E = -inf is the lowest value, below every positive E (ties share their average
-  rank); nothing is dropped for it. A unit whose E never changes did not move with anything: its correlation is 0.
-- A verdict reads "supported" when the 95% interval excludes the value of no effect on the claimed side,
-  "contradicted" on the other side, "inconclusive" otherwise, including with fewer than :data:`MIN_UNITS` units.
-
-All functions read the long per-epoch tables of :func:`~emergence_lib.engine.runs.results_table` (one row per run
-and epoch; a run is identified by its ``key`` column, its seed by ``train.seed``).
+The rules are those of the method page (``book/method.ipynb``, "Amendments after review"), fixed before the
+results they decide were seen: the seed is the unit (:class:`Effect`), E = 0 is the lowest value
+(:func:`emergence_correlation`) and a verdict reads the side of the interval (:func:`verdict`). Every effect
+carries its counterpart by the rules as first registered (:attr:`Effect.registered`,
+:mod:`~emergence_lib.analysis.registered`), so a verdict that an amendment changed is shown both ways. The
+functions read the long tables of :func:`~emergence_lib.engine.runs.results_table` (one row per run and epoch; a
+run is identified by its ``key`` column).
 """
 
 from __future__ import annotations
@@ -66,6 +55,13 @@ STATEMENTS = {
 class Effect:
     """One measured claim.
 
+    **The unit is the seed.** Runs with different training seeds are independent; runs that share a seed
+    (several widths, sparsities or initializations) are not. Every effect of this module is computed per seed
+    first (a correlation across the seed's runs, a difference against the seed's own baseline; the seed is the
+    column ``train.seed`` of a results table, see :func:`seed_column`) and then summarized across seeds with
+    :func:`mean_ci`, a Student-t interval whose coverage the book measures by simulation at its own sample sizes
+    (:mod:`~emergence_lib.analysis.calibration`).
+
     Attributes:
         claim: the claim's number in the reference (e.g. ``"2a"``; ``"5a (sparsity 0.3)"`` for one level).
         statement: the paper's claim, in words.
@@ -110,6 +106,10 @@ REGISTERED_FIELDS = ("estimate", "low", "high", "n", "unit", "verdict", "definit
 
 def verdict(low: float, high: float, direction: int, n: int, null: float = 0.0) -> str:
     """The reference's rule: does the interval ``[low, high]`` exclude ``null``, and on which side?
+
+    "supported" when the 95% interval excludes the value of no effect on the claimed side, "contradicted" when it
+    excludes it on the other side, "inconclusive" otherwise, including with fewer than :data:`MIN_UNITS` units or
+    an interval that is not finite.
 
     Args:
         low, high: the 95% interval of the effect.
@@ -238,9 +238,10 @@ def correlation_ci(
 def emergence_correlation(log10_e: Sequence, other: Sequence) -> float:
     """Spearman correlation of log10 E with another quantity under the book's rule for E = 0.
 
-    log10 E = -inf (E = 0) is the lowest value and ties share their average rank; E that never changes did not
-    move with ``other``: 0. NaN (no comparison) when ``other`` does not vary or fewer than two points have both
-    values (NaN marks a value not measured, e.g. after a run diverged).
+    **One rule for E = 0**: log10 E = -inf is the lowest value, below every positive E, and ties share their
+    average rank; nothing is dropped for it. E that never changes did not move with ``other``: 0. NaN (no
+    comparison) when ``other`` does not vary or fewer than two points have both values (NaN marks a value not
+    measured, e.g. after a run diverged).
 
     Example:
         >>> emergence_correlation([-np.inf, 1.0, 2.0], [0.1, 0.5, 0.9])
@@ -660,6 +661,47 @@ def pruning_claims(table: pd.DataFrame, method: str = "magnitude") -> list[Effec
     sparsity."""
     speed, accuracy = pruning_speeds_convergence(table, method), pruning_lowers_accuracy(table, method)
     return [*relative_emergence_claims(table, method), speed[0], accuracy[0], *speed[1:], *accuracy[1:]]
+
+
+def pruned_runs(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per run of a pruning experiment: ``sparsity``, ``method`` (``"none"`` unpruned), ``seed``,
+    ``relative`` (mean over epochs of the finite ``log10_relative``) and ``final_acc`` (last test accuracy)."""
+    c = PRUNE_COLUMNS
+    per_run = table.groupby("key", sort=False).agg(
+        sparsity=(c["sparsity"], "first"), method=(c["method"], "first"), seed=(c["seed"], "first"),
+        relative=("log10_relative", lambda s: s.replace([np.inf, -np.inf], np.nan).mean()),
+        final_acc=("test_acc", "last"))  # fmt: skip
+    per_run.loc[per_run["sparsity"] == 0, "method"] = "none"
+    return per_run
+
+
+def method_differences(per_run: pd.DataFrame, method: str = "magnitude", control: str = "random") -> pd.DataFrame:
+    """``method`` minus ``control`` at each sparsity above 0, for ``relative`` and ``final_acc`` of
+    :func:`pruned_runs`: one difference per seed (the seed is the unit), their mean and :func:`mean_ci`.
+
+    Both methods keep the same number of weights, so a difference comes from which weights are kept."""
+    paired = per_run[per_run["sparsity"] > 0].pivot_table(index=["sparsity", "seed"], columns="method",
+                                                         values=["relative", "final_acc"])
+    rows = []
+    for sparsity, group in paired.groupby(level="sparsity"):
+        for column in ["relative", "final_acc"]:
+            diff = (group[column, method] - group[column, control]).dropna().to_numpy()
+            low, high = mean_ci(diff)
+            rows.append({"sparsity": sparsity, "quantity": column, f"{method} - {control}": diff.mean(), "low": low,
+                         "high": high, "seeds": len(diff)})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def final_accuracy(per_run: pd.DataFrame, method: str = "magnitude") -> pd.DataFrame:
+    """Final test accuracy (%) per sparsity of the unpruned and ``method``-pruned runs of :func:`pruned_runs`:
+    the mean over seeds (one run each) and its :func:`mean_ci` (``"too few seeds"`` below :data:`MIN_UNITS`)."""
+    rows = []
+    for sparsity, group in per_run[per_run["method"].isin(["none", method])].groupby("sparsity"):
+        low, high = mean_ci(100 * group["final_acc"].to_numpy())
+        rows.append({"sparsity": f"{100 * sparsity:.0f}%", "final test accuracy (%)": 100 * group["final_acc"].mean(),
+                     "95% CI": f"[{low:.1f}, {high:.1f}]" if np.isfinite(low) else "too few seeds",
+                     "seeds": len(group)})  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def init_claims(table: pd.DataFrame) -> list[Effect]:

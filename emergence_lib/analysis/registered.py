@@ -1,13 +1,11 @@
 """The claims' procedures as first registered, kept so that the book can show where an amendment changes a verdict.
 
-These are the rules of the method page (``book/method.ipynb``) as first written: percentile bootstrap intervals, runs (not seeds) as
-units, runs or epochs with E = 0 left out, claim 2b as a share of runs, claim 6 on strict local minima of the
-grid. A review found them decided by the statistics rather than the data in places (see "Amendments after
-review" in the method page); :mod:`~emergence_lib.analysis.claims` holds the amended procedures, and every effect it
-returns carries the first-registered effect beside it (:attr:`~emergence_lib.analysis.claims.Effect.registered`).
-
-Only one thing differs from the first code: claim 2b checks both conditions of the reference (the code had
-drifted to the second alone).
+The rules of the method page (``book/method.ipynb``) as first written: percentile bootstrap intervals
+(:func:`bootstrap_ci`), runs (not seeds) as units, runs or epochs with E = 0 left out. A review found them decided
+by the statistics rather than the data in places ("Amendments after review" in the method page);
+:mod:`~emergence_lib.analysis.claims` holds the amended procedures, and every effect it returns carries the
+first-registered one (:attr:`~emergence_lib.analysis.claims.Effect.registered`), computed by the function of the
+same name here.
 """
 
 from __future__ import annotations
@@ -113,7 +111,10 @@ def falls_during_training(table: pd.DataFrame, column: str = "log10_absolute", c
 def zero_at_convergence(table: pd.DataFrame, ratio: float = 0.01, within: int = 2) -> Effect:
     """Claim 2b as registered, with both of the reference's conditions: the share of converged runs whose path
     fraction at the convergence epoch is below ``ratio`` times its epoch-0 value, and first fell below it within
-    ``within`` epochs of the convergence epoch; exact (Clopper-Pearson) interval, no effect at one half."""
+    ``within`` epochs of the convergence epoch; exact (Clopper-Pearson) interval, no effect at one half.
+
+    The one departure from the first code: it checks both conditions of the reference (the code had drifted to
+    the second alone)."""
     hits = []
     for run in _runs(table):
         converged = convergence_epoch(run["train_acc"].to_numpy())

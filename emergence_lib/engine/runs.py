@@ -1,10 +1,8 @@
-"""Stored runs: a config dataclass, a folder named by its hash, atomic writes, skip-if-done, sweeps.
+"""Stored runs: a config (:class:`RunConfig`), a folder named by its hash, skip-if-done, sweeps.
 
-A run's folder ``data/runs/<key>/`` holds ``config.json``, ``history.csv``, ``state.pt`` (the final
-``state_dict``, pruning masks included) and ``environment.json``. It is written under a temporary name and
-renamed in one step, so a folder that exists is complete: an interrupted run leaves only a ``.tmp-*`` folder
-that is never read and is cleaned up by the next attempt. ``key`` hashes the config together with
-:data:`RESULTS_VERSION`, which is bumped by hand whenever a code change alters results.
+Entry points: :func:`execute` (one run, trained once and stored), :func:`run_sweep` (many, in parallel) and
+:func:`experiment` (a chapter's results table, read from the published results when they hold its runs). A
+run's :attr:`~RunConfig.key` hashes its config with :data:`RESULTS_VERSION`.
 """
 
 from __future__ import annotations
@@ -234,12 +232,32 @@ def execute(
 ) -> Run:
     """Run ``config`` unless it is already stored, and return the stored run (skip-if-done).
 
+    The run's folder ``<root>/<key>/`` holds ``config.json``, ``history.csv`` (:func:`~emergence_lib.train`'s
+    history), ``state.pt`` (the final ``state_dict``, pruning masks included) and ``environment.json`` (versions,
+    device, the data really used). It is written under a temporary name and renamed in one step, so a folder that
+    exists is complete: an interrupted run leaves only a ``.tmp-<key>-<pid>-*`` folder, never read, removed by the
+    next attempt once its process is gone. When two processes store the same run, the first rename wins. A run
+    whose loss diverges (:class:`~emergence_lib.engine.train.TrainingDiverged`) is an outcome, stored like any
+    other with a ``diverged`` column, and not run again.
+
     Args:
         config: what to run.
         root: the runs folder (``data/runs``).
         data_root: the dataset cache (``data``).
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"`` (not part of the key).
         progress: show the training progress bar.
+
+    Example:
+        >>> import tempfile, emergence_lib as el
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> config = el.get_profile("smoke").run_config("mnist_subset", "mlp", seed=0)
+        >>> run = el.execute(config, root=folder.name, progress=False)  # trains (seconds), then stores
+        >>> run.path.name == config.key, len(run.history)  # row 0: the network before training; one row per epoch
+        (True, 3)
+        >>> again = el.execute(config, root=folder.name, progress=False)  # stored: read back, not trained again
+        >>> again.history.equals(run.history), again.environment["data_used"]
+        (True, 'mnist_subset')
+        >>> folder.cleanup()
     """
     root, data_root = _runs_root(root), _data_folder(data_root)
     path = run_path(config, root)
@@ -293,6 +311,9 @@ def run_sweep(
     progress: bool = True,
 ) -> list[Run]:
     """Run many configs, reusing stored runs, in parallel processes with joblib; one progress bar.
+
+    Each config goes through :func:`execute` (a stored run is read, not run again), so an interrupted sweep
+    resumes where it stopped.
 
     Args:
         configs: the runs (duplicates are run once).
@@ -403,7 +424,21 @@ def experiment(
         results_root: the published-results folder (default: ``results/`` under the project root).
         publish: export the computed table; None publishes for the ``paper`` profile only (the results a GPU
             produces once, to be committed).
-        sweep_args: passed to :func:`run_sweep` (e.g. ``device``, ``n_jobs``).
+        sweep_args: passed to :func:`run_sweep` (e.g. ``device``, ``n_jobs``, ``root``, ``progress``).
+
+    Example:
+        >>> import tempfile, emergence_lib as el
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> tiny = el.get_profile("smoke-dry-run")  # the smallest runs: one epoch of two batches
+        >>> configs = [tiny.run_config("mnist_subset", "mlp", seed=seed) for seed in (0, 1)]
+        >>> runs, published = f"{folder.name}/runs", f"{folder.name}/results"
+        >>> table = el.experiment("demo", configs, tiny.name, published, publish=True, root=runs, progress=False)
+        demo: 2 runs computed and published to .../smoke-dry-run/demo.csv
+        >>> table.groupby("key")["epoch"].max().tolist()  # one row per run and epoch
+        [1, 1]
+        >>> again = el.experiment("demo", configs, tiny.name, published)  # read from the published table
+        demo: 2 runs read from .../smoke-dry-run/demo.csv
+        >>> folder.cleanup()
     """
     return derived_results(
         name, profile, [c.key for c in configs], lambda: results_table(run_sweep(configs, **sweep_args)),

@@ -1,8 +1,7 @@
 """The training loop, with emergence recorded every epoch and callbacks for everything else.
 
-The loop is deliberately plain: data already on the device, one ``randperm`` per epoch, losses summed on the
-device and read once per epoch (no per-batch synchronization). Pruning, landscape probes and other
-measurements plug in as :class:`Callback` objects instead of flags in the loop.
+Entry point: :func:`train`, with its hyper-parameters in a :class:`TrainConfig`. Pruning, landscape probes and
+other measurements plug in as :class:`Callback` objects instead of flags in the loop.
 """
 
 from __future__ import annotations
@@ -230,6 +229,10 @@ def train(
     ``config.track_emergence``, the emergence figures of :meth:`~emergence_lib.EmergenceResult.as_record` on
     ``data.probe`` (absolute, log10, relative, fraction, balanced, active and size per counted layer).
 
+    The loop is deliberately plain: data already on the device, one ``randperm`` per epoch (drawn on the CPU from
+    ``config.seed``, so the batch order is the same on every device), losses summed on the device and read once
+    per epoch (no per-batch synchronization).
+
     Args:
         model: the network; moved to ``device``.
         data: a :class:`~emergence_lib.engine.data.Dataset` (anything with ``x_train``, ``y_train``, ``x_test``,
@@ -241,6 +244,20 @@ def train(
 
     Raises:
         TrainingDiverged: the loss became NaN or infinite; its ``history`` holds the epochs before.
+
+    Example:
+        >>> import torch, emergence_lib as el
+        >>> data = el.load_dataset("mnist_subset", train_size=500, test_size=200, probe_size=64)
+        >>> class LearningRate(el.Callback):  # a callback may add its own columns to the records
+        ...     def on_epoch_end(self, state, record):
+        ...         record["lr"] = state.optimizer.param_groups[0]["lr"]
+        >>> _ = torch.manual_seed(0)  # seeds the initialization (config.seed seeds dropout and the batch order)
+        >>> model = el.mlp([784, 32, 16, 10])
+        >>> history = el.train(model, data, el.TrainConfig(epochs=2), callbacks=[LearningRate()], progress=False)
+        >>> history["epoch"].tolist(), history["lr"].tolist()  # row 0: the model before training
+        ([0, 1, 2], [0.01, 0.01, 0.01])
+        >>> history[["size_1", "size_2"]].iloc[0].tolist()  # emergence figures per counted (hidden) layer
+        [32, 16]
     """
     device = resolve_device(device)
     model.to(device)

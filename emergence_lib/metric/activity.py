@@ -92,7 +92,13 @@ def probing(model: nn.Module) -> Iterator[None]:
 def _state(model: nn.Module) -> tuple[tuple[int, int], ...]:
     # Every in-place change to a tensor bumps its version counter, and pruning swaps masks for new tensors:
     # (identity, version) of every parameter and buffer tells whether the model is still the one captured.
-    return tuple((id(t), t._version) for t in itertools.chain(model.parameters(), model.buffers()))
+    # BatchNorm's running statistics are left out: the probe pass normalizes with the batch's own statistics,
+    # and every probe pass writes and restores them.
+    tensors = list(model.parameters())
+    for module in model.modules():
+        if not isinstance(module, nn.modules.batchnorm._BatchNorm):
+            tensors += list(module.buffers(recurse=False))
+    return tuple((id(t), t._version) for t in tensors)
 
 
 @dataclass(frozen=True)
@@ -152,12 +158,12 @@ def capture_activity(
     Example:
         >>> import torch, emergence_lib as el
         >>> _ = torch.manual_seed(0)
-        >>> model = el.mlp([4, 8, 8, 3])
-        >>> record = el.capture_activity(model, torch.randn(16, 4))
+        >>> model, probe = el.mlp([4, 8, 8, 3]), torch.randn(16, 4)
+        >>> record = el.capture_activity(model, probe)
         >>> [tuple(o.shape) for o in record.outputs]  # two hidden layers and the output layer, 16 samples
         [(16, 8), (16, 8), (16, 3)]
-        >>> el.measure(model, record, threshold=0.1).log10_absolute == el.measure(model, torch.randn(16, 4)).log10_absolute
-        False
+        >>> el.measure(model, record, threshold=0.1) == el.measure(model, probe, threshold=0.1)  # no second pass
+        True
     """
     check_choice("layers", layers, LAYERS)
     if not isinstance(probe, torch.Tensor) or probe.dim() < 2 or len(probe) == 0:

@@ -1,10 +1,8 @@
 """Exact path counts between layers of a layered graph, safe from overflow.
 
 Path counts grow like the product of the layer widths (about 10^800 for 300 layers of 512 nodes), far beyond
-float64. Counts are therefore carried as ``mantissa * 2**exponent`` with one integer exponent per column:
-scaling by a power of two is exact in floating point, so counts below 2**53 stay exact integers, and larger
-ones keep float64's relative precision. Everything is one propagation pass over the layers, never
-enumeration.
+float64: :func:`layer_path_counts` carries them as ``mantissa * 2**exponent`` in one propagation pass (never
+enumeration), and :func:`scaled_sum`, :func:`to_log10` and :func:`to_float` read them.
 """
 
 from __future__ import annotations
@@ -41,6 +39,10 @@ def layer_path_counts(
     where a path may pass only through intermediate nodes ``w`` with ``through[k][w, c] = 1`` (all nodes when
     ``through`` is None). One pass: ``S_k = B_k ((S_{k-1} * through_{k-1}) + starts_{k-1})``, then
     ``ends_j . S_j``.
+
+    The counts are carried as ``mantissa * 2**exponent`` with one integer exponent per column, renormalized after
+    every layer: scaling by a power of two is exact in floating point, so counts below 2**53 stay exact integers,
+    and larger ones keep float64's relative precision.
 
     Args:
         adjacency: ``L`` float64 0/1 matrices, ``adjacency[k-1]`` of shape ``(n_k, n_{k-1})``.

@@ -1,8 +1,8 @@
 """A model as layers of nodes joined by 0/1 edges.
 
-A node is a neuron of a ``Linear`` layer or a channel of a ``Conv2d`` layer. The model is read with
-``torch.fx`` (no forward pass needed), which makes functional activations and skip connections visible so they
-can be refused with a clear error instead of being silently miscounted.
+Entry point: :func:`node_graph`. A node is a neuron of a ``Linear`` layer or a channel of a ``Conv2d`` layer.
+The model is read with ``torch.fx`` (no forward pass needed), which makes functional activations and skip
+connections visible so they can be refused with a clear error instead of being silently miscounted.
 """
 
 from __future__ import annotations

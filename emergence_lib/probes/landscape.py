@@ -1,21 +1,13 @@
-"""The loss landscape: random directions, 1-D and 2-D loss surfaces, and measures of ruggedness.
+"""The loss landscape around a model's weights: random directions, loss surfaces and how rugged they are.
 
-A surface is the loss on one fixed batch at the weights ``theta + a * d1`` (a line) or
-``theta + a * d1 + b * d2`` (a plane), where ``theta`` are a model's trained (effective) weights and ``d1``,
-``d2`` random directions. Following Li et al. (2018), *Visualizing the Loss Landscape of Neural Nets*, each
-direction is Gaussian and filter-normalized: every output filter (row) of a direction is rescaled to the norm of
-the same filter of the weights, so that a step of ``a = 1`` moves every filter by its own size and networks of
-different scale can be compared.
+A surface is the loss on one batch over a line or a plane of weights through the model's own, spanned by
+filter-normalized random directions (Li et al. 2018, *Visualizing the Loss Landscape of Neural Nets*).
 
-- :func:`random_directions` draws seeded, normalized directions (:func:`save_directions` and
-  :func:`load_directions` store them).
-- :func:`loss_surface` evaluates the loss and accuracy on a line or a grid and returns a :class:`Surface`.
-- :func:`local_minima`, :func:`second_difference`, :func:`sharpness` and :func:`ruggedness` measure how rugged a
-  surface is; their definitions are in their docstrings.
-
-Pruned models (``torch.nn.utils.prune``) are probed in their *effective* weights ``weight_orig * weight_mask``:
-directions are keyed by the effective names (``"1.weight"``, never ``"1.weight_orig"``) and are zero where the
-mask removed a weight, so every point of a surface is a network with the same pruned connections.
+- :func:`random_directions` draws the directions (:func:`save_directions` and :func:`load_directions` store them);
+  :func:`loss_surface` evaluates a :class:`Surface` on them.
+- :func:`local_minima`, :func:`second_difference`, :func:`sharpness` and :func:`ruggedness` measure a surface.
+- :class:`LandscapeProbe` measures trained runs the landscape chapter's way, one surface and one
+  :class:`~emergence_lib.probes.hessian.Curvature` per run, and keeps the surfaces for the figures.
 """
 
 from __future__ import annotations
@@ -23,9 +15,10 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -33,8 +26,12 @@ import torch
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
-from .._checks import check_choice
+from .._checks import check_choice, check_integer
 from ..metric.graph import _evaluation
+from .hessian import Curvature
+
+if TYPE_CHECKING:
+    from ..engine.runs import Run
 
 NORMALIZATIONS = ("filter", "layer", "none")
 """How :func:`random_directions` scales a direction against the weights, per output filter or row
@@ -117,6 +114,10 @@ def random_directions(
     model: nn.Module, n: int = 2, normalization: str = "filter", ignore: str = "biasbn", seed: int = 0
 ) -> Directions:
     """Random directions in weight space, normalized against the model's weights (Li et al., 2018).
+
+    Filter normalization (the default) rescales every output filter (row) of a direction to the norm of the same
+    filter of the weights, so that a step of 1 moves every filter by its own size and networks of different scale
+    can be compared.
 
     Every entry of direction ``i`` is first drawn from N(0, 1) in float32 by a CPU ``torch.Generator`` with its
     own seed, derived from ``(seed, i)`` (``numpy.random.SeedSequence``), parameter after parameter in
@@ -220,7 +221,7 @@ def _check_structure(directions: object) -> None:
 
 @dataclass(frozen=True, eq=False)
 class Surface:
-    """Loss and accuracy on a line (1-D) or a grid (2-D) around a model's weights.
+    """Loss and accuracy on a line (1-D) or a grid (2-D) around a model's weights, from :func:`loss_surface`.
 
     Attributes:
         coords: ``(alphas,)`` for a line, ``(alphas, betas)`` for a grid: the step sizes along each direction.
@@ -485,7 +486,9 @@ def loss_surface(
     each point and restored from copies at the end (also after an error).
 
     Args:
-        model: the network; a model pruned with ``torch.nn.utils.prune`` is probed in its effective weights.
+        model: the network; a model pruned with ``torch.nn.utils.prune`` is probed in its effective weights
+            (the directions are zero where the mask removed a weight, so every point of the surface is a network
+            with the same pruned connections).
         loss_fn: ``loss_fn(output, target)`` returning a scalar, e.g. ``nn.CrossEntropyLoss()``.
         batch: ``(inputs, targets)``, moved to the model's device. Accuracy is ``argmax(output, 1) == target``
             averaged over the batch when the targets are class indices, NaN otherwise.
@@ -498,6 +501,25 @@ def loss_surface(
     Raises:
         ValueError: when ``coords`` is neither one nor two finite sequences, the number of directions does not
             match (one for a line, two for a grid), or a direction does not match the model's parameters.
+
+    Example:
+        A 5 x 5 grid around a small MLP; its centre is the model's own loss:
+
+        >>> import numpy as np
+        >>> import torch
+        >>> from torch import nn
+        >>> _ = torch.manual_seed(0)
+        >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+        >>> batch = (torch.randn(16, 4), torch.randint(0, 3, (16,)))
+        >>> directions = random_directions(model, n=2, seed=0)
+        >>> axis = np.linspace(-1, 1, 5)
+        >>> surface = loss_surface(model, nn.CrossEntropyLoss(), batch, directions, (axis, axis))
+        >>> surface.loss.shape, surface.center_index
+        ((5, 5), (2, 2))
+        >>> with torch.no_grad():
+        ...     own = nn.CrossEntropyLoss()(model(batch[0]), batch[1]).item()
+        >>> bool(np.isclose(surface.loss[2, 2], own, rtol=1e-6))
+        True
     """
     axes = _axes(coords)
     slots = _slots(model)
@@ -651,6 +673,149 @@ def ruggedness(surface: Surface) -> dict[str, float]:
         "second_difference": second_difference(surface),
         "sharpness": sharpness(surface),
     }
+
+
+class LandscapeProbe:
+    """Ruggedness and curvature at trained runs' weights, one batch and one grid for all: the landscape chapter.
+
+    For each run, on its trained model moved to ``device``: ``n=2`` filter-normalized random directions
+    (:func:`random_directions` with ``seed=direction_seed``), the 2-D loss surface on ``(axis, axis)``
+    (:func:`loss_surface`), its :func:`ruggedness`, then one :class:`~emergence_lib.probes.hessian.Curvature` for
+    the top Hessian eigenvalue (``k=1, iters=eigen_iters, seed=0``) and the Hutchinson trace
+    (``samples=trace_samples, seed=0``), both with the default tolerance ``1e-3``. These are the calls, seeds and
+    order of the chapter's measurement, so its published tables stay valid.
+
+    Surfaces are kept, by run key: :meth:`surface` computes a run's surface once, and :meth:`measure` and any
+    figure that asks again get the same object. The probe holds no model between calls (a run's model is rebuilt
+    when a surface or a curvature is needed), only the surfaces' small arrays.
+
+    Use::
+
+        probe = el.landscape.LandscapeProbe(batch, np.linspace(-1, 1, 21), device="cuda")
+        measures = probe.table(runs)            # one row per run, one surface each
+        surface = probe.surface(runs[0])        # the surface measured above, not recomputed
+
+    Args:
+        batch: ``(inputs, targets)`` of held-out data, moved to ``device``.
+        axis: the step sizes along both directions: increasing, evenly spaced, with 0 strictly inside (for
+            :func:`sharpness`) and at least three points (for :func:`second_difference`).
+        loss_fn: ``loss_fn(output, target)`` returning a scalar; ``nn.CrossEntropyLoss()`` when None.
+        device: where the models are evaluated.
+        direction_seed: the seed of every run's directions (the same for all, so that differences between runs
+            are not differences of luck in the directions).
+        eigen_iters: maximum Hessian-vector products for the top eigenvalue.
+        trace_samples: maximum Rademacher samples for the trace.
+
+    Raises:
+        ValueError: for a batch that is not a pair, an axis the ruggedness measures cannot use, or seeds and
+            counts that are not integers in range.
+    """
+
+    def __init__(
+        self,
+        batch: tuple[torch.Tensor, torch.Tensor],
+        axis: Sequence[float],
+        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+        device: str | torch.device = "cpu",
+        direction_seed: int = 0,
+        eigen_iters: int = 50,
+        trace_samples: int = 30,
+    ) -> None:
+        if not isinstance(batch, Sequence) or len(batch) != 2:
+            raise ValueError(f"batch must be a pair (inputs, targets); got {type(batch).__name__}")
+        (self.axis,) = _axes([axis])
+        grid = np.zeros((len(self.axis), len(self.axis)))
+        ruggedness(Surface((self.axis, self.axis), grid, grid))  # the axis errors now, not after a surface
+        self.device = torch.device(device)
+        self.batch = tuple(t.to(self.device) for t in batch)
+        self.loss_fn = nn.CrossEntropyLoss() if loss_fn is None else loss_fn
+        self.direction_seed = check_integer("direction_seed", direction_seed, 0)
+        self.eigen_iters = check_integer("eigen_iters", eigen_iters, 1)
+        self.trace_samples = check_integer("trace_samples", trace_samples, 1)
+        self._surfaces: dict[object, Surface] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"LandscapeProbe(grid={len(self.axis)}x{len(self.axis)} on [{self.axis[0]:g}, {self.axis[-1]:g}], "
+            f"batch={len(self.batch[0])}, device={self.device}, direction_seed={self.direction_seed}, "
+            f"eigen_iters={self.eigen_iters}, trace_samples={self.trace_samples}, {len(self._surfaces)} surfaces)"
+        )
+
+    def _model(self, run: Run) -> nn.Module:
+        return run.model().to(self.device)
+
+    def _surface(self, run: Run, coords: tuple[np.ndarray, ...], model: nn.Module | None = None) -> Surface:
+        """The surface of ``run`` on ``coords`` (one axis: a line along the first direction), memoized."""
+        memo = (run.config.key, tuple(tuple(c.tolist()) for c in coords))
+        if memo not in self._surfaces:
+            model = self._model(run) if model is None else model
+            directions = random_directions(model, n=2, seed=self.direction_seed)
+            self._surfaces[memo] = loss_surface(model, self.loss_fn, self.batch, directions[: len(coords)], coords)
+        return self._surfaces[memo]
+
+    def surface(self, run: Run) -> Surface:
+        """The run's 2-D loss surface on ``(axis, axis)``: computed on the first call, the same object after.
+
+        Args:
+            run: a stored run (:class:`~emergence_lib.engine.runs.Run`), known by ``run.config.key``.
+        """
+        return self._surface(run, (self.axis, self.axis))
+
+    def line(self, run: Run, coords: Sequence[float]) -> Surface:
+        """The run's loss along its first direction (the first of the 2-D surface's), at the steps ``coords``.
+
+        Memoized like :meth:`surface`, by run and ``coords``.
+
+        Args:
+            run: a stored run.
+            coords: the step sizes, e.g. ``np.linspace(-1, 1, 81)`` for a finer line than the grid.
+
+        Raises:
+            ValueError: when ``coords`` is not one finite, non-empty sequence of numbers.
+        """
+        axes = _axes(coords)
+        if len(axes) != 1:
+            raise ValueError("coords must be one sequence of step sizes (a line)")
+        return self._surface(run, axes)
+
+    def measure(self, run: Run, columns: Callable[[Run], Mapping[str, object]] | None = None) -> dict[str, object]:
+        """One row of measurements at the run's trained weights, with its last-epoch emergence.
+
+        Args:
+            run: a stored run (:class:`~emergence_lib.engine.runs.Run`): its trained model, its history and its
+                environment are read.
+            columns: optional ``columns(run)`` giving more columns (the run's width, depth, ...), placed right
+                after ``key``.
+
+        Returns:
+            ``{"key", **columns(run), "log10_absolute", "fraction", "test_acc"`` (the last row of the run's
+            history), ``"local_minima", "second_difference", "sharpness"`` (:func:`ruggedness` of
+            :meth:`surface`), ``"top_eigenvalue", "trace", "trace_std_error"`` (one curvature on the batch),
+            ``"data_source", "fallback"}`` (from the run's environment).
+        """
+        model = self._model(run)
+        surface = self._surface(run, (self.axis, self.axis), model)
+        with Curvature(model, self.loss_fn, self.batch) as curvature:
+            top = curvature.eigenvalues(k=1, iters=self.eigen_iters, seed=0)
+            trace = curvature.trace(samples=self.trace_samples, seed=0)
+        last = run.history.iloc[-1]
+        return {
+            "key": run.config.key,
+            **(columns(run) if columns is not None else {}),
+            "log10_absolute": last["log10_absolute"],
+            "fraction": last["fraction"],
+            "test_acc": last["test_acc"],
+            **ruggedness(surface),
+            "top_eigenvalue": top.values[0],
+            "trace": trace.trace,
+            "trace_std_error": trace.std_error,
+            "data_source": run.environment["data_source"],
+            "fallback": run.environment["fallback"],
+        }
+
+    def table(self, runs: Iterable[Run], columns: Callable[[Run], Mapping[str, object]] | None = None) -> pd.DataFrame:
+        """:meth:`measure` of every run, one row each, in the order of ``runs``."""
+        return pd.DataFrame([self.measure(run, columns) for run in runs])
 
 
 PILOT_CANDIDATES: dict[str, dict] = {

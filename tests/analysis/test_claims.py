@@ -327,3 +327,30 @@ def test_predicts_accuracy_change_is_not_fooled_by_e_reaching_zero() -> None:
         runs.append({"log10_absolute": list(log_e), "train_acc": list(np.r_[0.1, 0.1 + np.cumsum(gain[:-1])])})
     effect = claims.predicts_accuracy_change(table(runs))
     assert effect.verdict == "inconclusive" and abs(effect.estimate) < 0.15
+
+
+def _pruning_table(seeds: int = 5) -> pd.DataFrame:
+    """Per-epoch rows of a pruning experiment where magnitude keeps relative E 0.5 above random, by construction."""
+    rows = []
+    for seed in range(seeds):
+        for method, sparsity in [("magnitude", 0.0), ("magnitude", 0.5), ("random", 0.5)]:
+            shift = {"magnitude": 0.5, "random": 0.0}[method] if sparsity else 0.25
+            for epoch in range(3):
+                rows.append({"key": f"{seed}-{method}-{sparsity}", "prune.sparsity": sparsity, "prune.method": method,
+                             "train.seed": seed, "epoch": epoch, "log10_relative": shift + 0.1 * seed + epoch,
+                             "test_acc": 0.9 - 0.01 * seed - (0.02 if method == "random" else 0.0)})
+    return pd.DataFrame(rows)
+
+
+def test_magnitude_and_random_are_compared_seed_by_seed() -> None:
+    per_run = claims.pruned_runs(_pruning_table())
+    assert sorted(set(per_run["method"])) == ["magnitude", "none", "random"]
+    assert per_run.loc["0-magnitude-0.5", "relative"] == pytest.approx(1.5)  # mean over epochs 0.5, 1.5, 2.5
+    differences = claims.method_differences(per_run).set_index("quantity")
+    assert differences.loc["relative", "magnitude - random"] == pytest.approx(0.5)
+    assert differences.loc["final_acc", "magnitude - random"] == pytest.approx(0.02)
+    assert (differences["seeds"] == 5).all() and (differences["low"] <= differences["magnitude - random"]).all()
+    finals = claims.final_accuracy(per_run)
+    assert list(finals["sparsity"]) == ["0%", "50%"] and list(finals["seeds"]) == [5, 5]
+    few = claims.final_accuracy(claims.pruned_runs(_pruning_table(seeds=2)))
+    assert set(few["95% CI"]) == {"too few seeds"}

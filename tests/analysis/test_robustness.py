@@ -240,3 +240,11 @@ def test_proxies_reads_dead_shares_of_the_first_and_last_counted_layer() -> None
     per_run = robustness.proxies(pd.DataFrame(rows), epoch=1)
     row = per_run.iloc[0]
     assert (row["dead_first"], row["dead_last"], row["final_acc"], row["log10_absolute"]) == (0.4, 0.25, 0.7, 1.0)
+
+
+def test_inactive_share_counts_every_counted_layer() -> None:
+    table = pd.DataFrame({"active_1": [3, 10], "size_1": [10, 10], "active_2": [1, 5], "size_2": [10, 5]},
+                         index=[7, 8])
+    share = robustness.inactive_share(table)
+    assert list(share.index) == [7, 8]
+    assert share.tolist() == pytest.approx([1 - 4 / 20, 1 - 15 / 15])

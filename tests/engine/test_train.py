@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import emergence_lib as el
-from emergence_lib.engine.train import evaluate, resolve_device, train_eval_indices
+from emergence_lib.engine.train import Measures, evaluate, resolve_device, train_eval_indices
 
 TIMING = ["seconds", "measure_seconds"]  # wall-clock columns, the only ones allowed to differ between reruns
 
@@ -183,3 +183,17 @@ def test_progress_bar_obeys_tqdm_disable() -> None:
         environ = {k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"} | env
         done = subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True, text=True, check=True)
         assert ("epochs" in done.stderr) == shown
+
+
+def test_every_measurement_of_an_epoch_shares_one_probe_pass(digits: el.Dataset, monkeypatch) -> None:
+    from emergence_lib.engine import train as train_module
+
+    passes = []
+    real = train_module.capture_activity
+    monkeypatch.setattr(train_module, "capture_activity", lambda *a, **k: passes.append(1) or real(*a, **k))
+    config = el.TrainConfig(epochs=2, max_batches=2)
+    variants = {"tau=0": {"threshold": 0.0}, "any": {"reduce": "any"}, "out": {"layers": "hidden+output"}}
+    history = el.train(small_mlp(digits), digits, config, callbacks=[Measures(variants)], device="cpu", progress=False)
+    assert len(passes) == len(history) == config.epochs + 1  # one pass per record, not one per definition
+    reference = el.measure(small_mlp(digits), digits.probe, threshold=0.0)  # epoch 0: the untrained network
+    assert history["tau=0/log10_absolute"].iloc[0] == reference.log10_absolute

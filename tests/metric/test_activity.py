@@ -572,3 +572,59 @@ def test_bad_through_in_measure(bad):
     model, x = make_mlp(), mlp_probe()
     with pytest.raises(ValueError, match=names_all("any", "active")):
         el.measure(model, x, through=bad)
+
+
+# --------------------------------------------------------------------------- one capture, many definitions
+
+
+def _pruned_mlp():
+    model = make_mlp(seed=3)
+    prune.l1_unstructured(model[3], "weight", amount=0.6)
+    return model
+
+
+@pytest.mark.parametrize(("make", "shape"), [(make_mlp, (32, 6)), (make_bn_mlp, (32, 6)), (make_cnn, (16, 2, 8, 8)),
+                                             (_pruned_mlp, (32, 6))])
+def test_measure_on_a_capture_equals_measure_on_the_probe_for_every_variant(make, shape):
+    model = make()
+    probe = torch.randn(*shape, generator=torch.Generator().manual_seed(1))
+    record = el.capture_activity(model, probe)
+    for settings in [{}, *el.experiments.VARIANTS.values()]:
+        direct, shared = el.measure(model, probe, **settings), el.measure(model, record, **settings)
+        assert direct.as_record() == shared.as_record(), settings
+        act_direct = el.activity(model, probe, **{k: v for k, v in settings.items() if k != "through"})
+        act_shared = el.activity(model, record, **{k: v for k, v in settings.items() if k != "through"})
+        assert all(torch.equal(a, b) for a, b in zip(act_direct.values, act_shared.values))
+
+
+def test_a_capture_refuses_a_model_changed_since():
+    model = make_mlp()
+    probe = torch.randn(16, 6)
+    record = el.capture_activity(model, probe)
+    el.measure(model, record)  # unchanged: accepted
+    with torch.no_grad():
+        model[0].weight.add_(0.01)  # an optimizer step changes weights in place
+    with pytest.raises(ValueError, match="changed since this capture"):
+        el.measure(model, record)
+    record = el.capture_activity(model, probe)
+    prune.l1_unstructured(model[3], "weight", amount=0.5)  # pruning adds a mask
+    with pytest.raises(ValueError, match="changed since this capture"):
+        el.activity(model, record)
+    with pytest.raises(ValueError, match="changed since this capture"):
+        el.measure(make_mlp(), el.capture_activity(model, probe))  # another model
+
+
+def test_a_hidden_capture_cannot_serve_the_output_layer():
+    model = make_mlp()
+    record = el.capture_activity(model, torch.randn(8, 6), layers="hidden")
+    assert len(record.outputs) == 3
+    with pytest.raises(ValueError, match="hidden layers only"):
+        el.measure(model, record, layers="hidden+output")
+
+
+def test_a_two_layer_capture_names_the_setting_that_works():
+    model = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3))
+    record = el.capture_activity(model, torch.randn(8, 4))
+    assert el.measure(model, record, layers="hidden+output").layer_sizes == (5, 3)
+    with pytest.raises(ValueError, match='layers="hidden\\+output"'):
+        el.measure(model, record)

@@ -1,4 +1,5 @@
-"""Hessian-vector products, top eigenvalues and trace against the exact Hessian of tiny models (float64)."""
+"""Hessian-vector products, top eigenvalues and trace against the exact Hessian of tiny models (float64); one
+Curvature serves them all with the functions' results."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from torch import nn
 from torch.func import functional_call
 
 import emergence_lib as el
-from emergence_lib.probes.hessian import Eigenvalues, Trace, hessian_eigenvalues, hessian_trace, hvp
+from emergence_lib.probes.hessian import Curvature, Eigenvalues, Trace, hessian_eigenvalues, hessian_trace, hvp
 
 LOSS = F.cross_entropy
 
@@ -320,3 +321,79 @@ def test_pruned_k_is_limited_to_unpruned_coordinates() -> None:
     free = int(flat_mask(model).sum())
     with pytest.raises(ValueError, match=f"at most the number of unpruned trainable coordinates, {free}"):
         hessian_eigenvalues(model, LOSS, batch, k=free + 1)
+
+
+# One Curvature for all: the functions' results, the model restored, the errors.
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_one_curvature_gives_the_functions_results(case: str) -> None:
+    model, batch = CASES[case]()
+    gen = torch.Generator().manual_seed(3)
+    vectors = [torch.randn(p.shape, generator=gen, dtype=p.dtype) for p in model.parameters()]
+    with Curvature(model, LOSS, batch) as curvature:
+        trace = curvature.trace(samples=10, tol=1e-12, seed=4)  # before the eigenvalues: the order does not matter
+        top = curvature.eigenvalues(k=2, iters=30, seed=3)
+        product = curvature.hvp(vectors)
+        again = curvature.eigenvalues(k=2, iters=30, seed=3)  # each call seeds its own vectors
+    assert top == hessian_eigenvalues(model, LOSS, batch, k=2, iters=30, seed=3) == again
+    assert all(torch.equal(a, b) for v, w in zip(top.vectors, again.vectors) for a, b in zip(v, w))
+    assert trace == hessian_trace(model, LOSS, batch, samples=10, tol=1e-12, seed=4)
+    assert all(torch.equal(a, b) for a, b in zip(product, hvp(model, LOSS, batch, vectors)))
+
+
+def test_curvature_reports_its_loss_and_dimension() -> None:
+    model, batch = pruned_mlp()
+    curvature = Curvature(model, LOSS, batch)
+    assert curvature.dimension == int(flat_mask(model).sum()) < sum(p.numel() for p in model.parameters())
+    assert curvature.params == list(model.parameters())
+    with torch.no_grad():
+        assert curvature.loss == pytest.approx(LOSS(model.eval()(batch[0]), batch[1]).item(), rel=1e-12)
+    assert "dimension=" in repr(curvature) and "open" in repr(curvature)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_model_is_restored_once_the_curvature_is_built_and_after_the_block(case: str) -> None:
+    model, batch = CASES[case]()
+    model.train()
+    model[1].training = False  # a mixed mode, to be restored module by module
+    before = snapshot(model)
+
+    def unchanged() -> bool:
+        after = snapshot(model)
+        return (
+            all(torch.equal(t, after["state"][name]) for name, t in before["state"].items())
+            and before["modes"] == after["modes"]
+            and all(a is b for a, b in zip(before["attributes"], after["attributes"]))
+            and all(p.grad is None for p in model.parameters())
+        )
+
+    with Curvature(model, LOSS, batch) as curvature:
+        assert unchanged()  # restored as soon as it is built, while the graph is still in use
+        curvature.eigenvalues(k=1, iters=5)
+        curvature.trace(samples=3)
+        assert unchanged()
+    assert unchanged()
+    assert "closed" in repr(curvature)
+    with pytest.raises(RuntimeError, match="closed"):
+        curvature.trace(samples=1)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda m, b: Curvature(m, LOSS, b[0]), "batch must be a pair"),
+        (lambda m, b: Curvature(m, lambda out, y: F.cross_entropy(out, y, reduction="none"), b), "scalar"),
+        (lambda m, b: Curvature(m.requires_grad_(False), LOSS, b), "no trainable parameter"),
+        (lambda m, b: Curvature(m, LOSS, b).eigenvalues(k=75), "k must be at most the number .* 74; got 75"),
+        (lambda m, b: Curvature(m, LOSS, b).eigenvalues(iters=0), "iters must be an integer >= 1"),
+        (lambda m, b: Curvature(m, LOSS, b).trace(samples=2.5), "samples must be an integer >= 1"),
+        (lambda m, b: Curvature(m, LOSS, b).trace(tol=0), "tol must be a positive number"),
+        (lambda m, b: Curvature(m, LOSS, b).hvp([torch.ones(3)]), "one tensor per trainable parameter"),
+    ],
+)
+def test_curvature_bad_input_raises_clear_errors(call, message: str) -> None:
+    model, batch = tiny_mlp()
+    with pytest.raises(ValueError, match=message):
+        call(model, batch)
+    assert all(m.training for m in model.modules())  # restored even when building fails

@@ -1,0 +1,102 @@
+"""Chapters read as prose, parameters and a few calls: short code cells, no block repeated between chapters,
+and the helpers (el.book.Chapter) they share."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import warnings
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+import emergence_lib as el
+from emergence_lib import claims
+
+ROOT = Path(__file__).resolve().parents[2]
+CHAPTERS = sorted((ROOT / "book").glob("*.ipynb"))
+HANDS_ON = "emergence_metric"  # the metric chapter computes by hand on purpose: longer cells allowed
+MAX_LINES = 20
+WINDOW = 3  # lines: a block this long appearing in two chapters is a copy
+
+
+def code_cells(path: Path) -> list[str]:
+    return [c.source for c in nbformat.read(path, 4).cells if c.cell_type == "code"]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_no_code_cell_is_longer_than_a_screen(path: Path) -> None:
+    if path.stem == HANDS_ON:
+        pytest.skip("the hands-on metric chapter")
+    long = [len(s.splitlines()) for s in code_cells(path) if len(s.splitlines()) > MAX_LINES]
+    assert not long, f"book/{path.name} has code cells of {long} lines (at most {MAX_LINES})"
+
+
+def blocks(path: Path) -> set[tuple[str, ...]]:
+    """Every run of WINDOW consecutive code lines that does something (imports, comments, blanks and lone
+    ``plt.show()`` calls left out)."""
+    found = set()
+    for source in code_cells(path):
+        lines = [line.strip() for line in source.splitlines()]
+        lines = [line for line in lines if line and not line.startswith(("#", "import ", "from ", "%"))
+                 and line not in ("plt.show()", "plt.tight_layout()")]
+        found |= {tuple(lines[i : i + WINDOW]) for i in range(len(lines) - WINDOW + 1)}
+    return found
+
+
+def test_no_block_of_code_is_repeated_between_chapters() -> None:
+    seen = {path.stem: blocks(path) for path in CHAPTERS}
+    repeated = {(a, b): seen[a] & seen[b] for a, b in itertools.combinations(seen, 2) if seen[a] & seen[b]}
+    assert not repeated, "blocks repeated between chapters (move them into the library): " + "; ".join(
+        f"{a} and {b}: {list(block)}" for (a, b), shared in repeated.items() for block in sorted(shared)[:1])
+
+
+def test_the_repetition_check_can_fail(tmp_path: Path) -> None:
+    cell = "x = 1\ny = x + 1\nz = y * 2\n"
+    for name in ("a", "b"):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)])
+        nbformat.write(nb, tmp_path / f"{name}.ipynb")
+    assert blocks(tmp_path / "a.ipynb") & blocks(tmp_path / "b.ipynb")
+
+
+@pytest.mark.parametrize("path", [p for p in CHAPTERS if p.stem != "method"], ids=lambda p: p.stem)
+def test_every_chapter_starts_with_the_shared_setup(path: Path) -> None:
+    source = "\n".join(code_cells(path))
+    assert re.search(rf'el\.book\.Chapter\("{path.stem}", profile, device\)', source)
+
+
+def test_chapter_setup_prints_the_sizes_and_resolves_the_device(capsys) -> None:
+    chapter = el.book.Chapter("feedforward", "smoke", "auto")
+    out = capsys.readouterr().out
+    assert f"emergence_lib {el.__version__}, profile=smoke, device={chapter.device}" in out
+    assert el.get_profile("smoke").description in out
+    assert chapter.device in ("cpu", "cuda", "mps") and chapter.settings is el.get_profile("smoke")
+    with pytest.raises(ValueError, match="'auto', 'cpu', 'cuda', 'mps'"):
+        el.book.Chapter("feedforward", "smoke", "tpu")
+    with pytest.raises(ValueError, match="smoke"):
+        el.book.Chapter("feedforward", "huge", "cpu")
+
+
+def test_chapter_announces_a_fallback_once(capsys) -> None:
+    chapter = el.book.Chapter("feedforward", "smoke", "cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing may warn: the summary announces the data
+        data = chapter.dataset("mnist_subset")
+    assert data.summary() in capsys.readouterr().out
+
+
+def test_chapter_verdicts_are_recorded_shown_and_summarized(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv(el.locations.ROOT_VARIABLE, str(tmp_path))
+    chapter = el.book.Chapter("feedforward", "smoke", "cpu")
+    effect = claims.Effect("2a", "E grows with width", "Spearman", 0.5, 0.2, 0.8, 0.0, 1, 5, "seeds", "supported")
+    table = pd.DataFrame({"key": ["a"], "train.seed": [0], "data_source": ["real MNIST"], "fallback": [False],
+                          "dataset": ["mnist"], "data_used": ["mnist"]})
+    verdicts = chapter.verdicts(claims.verdict_rows([effect], "MLP on mnist", table))
+    assert el.locations.verdicts_path("feedforward", "smoke").exists()
+    assert list(el.scorecard.load_verdicts("smoke")["claim"]) == ["2a"]
+    assert list(verdicts["verdict"]) == ["supported"]
+    shown = capsys.readouterr().out
+    assert "MLP on mnist" in shown and "supported" in shown
+    assert chapter.done() >= 0

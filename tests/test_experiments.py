@@ -1,0 +1,115 @@
+"""The book's experiments as code: run counts and keys of every experiment for every profile, without executing
+a notebook; the chapters call these functions instead of holding a second copy of a grid."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import emergence_lib as el
+from emergence_lib import experiments
+from emergence_lib.engine.prune import SPARSITIES
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILES = list(el.PROFILES)
+
+
+def expected_counts(p: el.Profile) -> dict[str, int]:
+    """Runs per experiment, from the profile's sizes and the experiments' constants."""
+    levels = 1 + len(experiments.PRUNING_METHODS) * sum(s > 0 for s in SPARSITIES)
+    return {
+        "feedforward-mnist": p.seeds * len(p.widths) + (p.trajectory_seeds - p.seeds),
+        "feedforward-fashion_mnist": p.seeds * len(p.widths) + (p.trajectory_seeds - p.seeds),
+        "convolutional": p.seeds * len(p.widths),
+        "convolutional-batchnorm": p.seeds,
+        "pruning-mlp-mnist": p.seeds * levels,
+        "pruning-mlp-fashion_mnist": p.seeds * levels,
+        "pruning-cnn-cifar10": p.seeds * levels,
+        "landscape": p.seeds * (len(experiments.LANDSCAPE_DEPTHS) * len(p.widths) * len(experiments.LANDSCAPE_SPARSITIES)
+                                + len(experiments.LANDSCAPE_ALPHAS)),
+        "initialization-mlp-mnist": p.seeds * 2 * len(experiments.INIT_ALPHAS),
+        "initialization-cnn-cifar10": p.seeds * 2 * len(experiments.INIT_ALPHAS),
+        "robustness": p.seeds * len(p.widths),
+        "robustness-pruning": p.seeds * len(SPARSITIES),
+    }
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_experiment_has_the_runs_its_profile_asks_for(profile: str) -> None:
+    found = {e.name: len(e.configs) for e in experiments.every(profile)}
+    assert found == expected_counts(el.get_profile(profile))
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_names_are_unique_and_runs_are_shared_only_where_chapters_share_them(profile: str) -> None:
+    every = experiments.every(profile)
+    assert len({e.name for e in every}) == len(every)
+    for e in every:
+        assert len(set(e.keys)) == len(e.keys) and e.profile == profile
+        assert all(c.train.epochs == el.get_profile(profile).epochs for c in e.configs)
+    keys = {e.name: set(e.keys) for e in every}
+    # the robustness runs measure more variants, so they are other runs than the feed-forward chapter's
+    assert not keys["robustness"] & keys["feedforward-mnist"]
+    # the landscape chapter's three-layer unpruned MLPs at the base initialization are the feed-forward chapter's
+    assert keys["landscape"] & keys["feedforward-mnist"]
+
+
+def test_run_keys_are_pinned() -> None:
+    """A change to RunConfig.to_dict (or to a profile) that renames stored runs must fail here; when it is meant,
+    bump RESULTS_VERSION and update the pin."""
+    config = experiments.feedforward("default", "mnist").configs[0]
+    assert (el.RESULTS_VERSION, config.key) == (2, "350adcb4ffb32d5b")  # stored by the flat layout before 0.2
+
+
+def test_labels_are_added_by_key_and_never_replace_a_column() -> None:
+    import pandas as pd
+
+    exp = experiments.convolutional("smoke")
+    table = pd.DataFrame({"key": exp.keys[::-1], "epoch": 0})
+    labelled = exp.with_labels(table)
+    assert list(labelled["key"]) == exp.keys[::-1]  # the table's order
+    assert list(labelled["width"]) == [w for w in el.get_profile("smoke").widths for _ in range(2)][::-1]
+    with pytest.raises(ValueError, match="would replace columns"):
+        exp.with_labels(table.assign(width=1.0))
+
+
+def test_an_experiment_refuses_labels_that_do_not_match_its_runs() -> None:
+    exp = experiments.convolutional("smoke")
+    with pytest.raises(ValueError, match="labels for"):
+        experiments.Experiment(exp.name, exp.chapter, exp.profile, exp.configs, exp.labels[:-1])
+    with pytest.raises(ValueError, match="share a config"):
+        experiments.Experiment(exp.name, exp.chapter, exp.profile, exp.configs[:1] * 2, exp.labels[:2])
+
+
+def test_the_paper_profile_is_what_the_paper_trained() -> None:
+    paper = experiments.convolutional("paper").configs[0]
+    assert (paper.model, paper.model_args["config"], paper.train_size) == ("vgg", "vgg19", None)
+    assert experiments.feedforward("paper", "mnist").labels[-1]["hidden widths"] == "512-256-128"
+
+
+ONE_OF_EACH = {  # every experiment function, with arguments a chapter passes
+    "feedforward": ("mnist",), "convolutional": (), "convolutional_batchnorm": (), "pruning": ("mlp", "mnist"),
+    "landscape": (), "initialization": ("mlp", "mnist"), "robustness": (), "robustness_pruning": (),
+}
+
+
+@pytest.mark.parametrize("function", ONE_OF_EACH)
+def test_each_experiment_is_run_by_its_chapter_through_the_library(function: str) -> None:
+    chapter = getattr(experiments, function)("smoke", *ONE_OF_EACH[function]).chapter
+    cells = nbformat.read(ROOT / "book" / f"{chapter}.ipynb", 4).cells
+    source = "\n".join(c.source for c in cells if c.cell_type == "code")
+    assert re.search(rf"experiments\.{function}\(", source), f"book/{chapter}.ipynb does not call experiments.{function}"
+
+
+def test_every_experiment_function_is_checked() -> None:
+    made = {e.name for e in experiments.every("smoke")}
+    checked = {getattr(experiments, f)("smoke", *args).name for f, args in ONE_OF_EACH.items()}
+    assert {name.split("-")[0] for name in made} <= {name.split("-")[0] for name in checked}
+
+
+def test_the_scorecard_collects_the_chapters_the_experiments_name() -> None:
+    assert el.scorecard.CHAPTERS is experiments.SCORED_CHAPTERS
+    assert set(experiments.SCORED_CHAPTERS) <= {e.chapter for e in experiments.every("smoke")}
