@@ -55,7 +55,8 @@ from .metric.graph import NodeGraph, NodeLayer, UnsupportedModelError, node_grap
 from .probes import hessian, landscape
 from . import book  # noqa: E402 (the last layer)
 
-# The flat layout before 0.2 (``emergence_lib.engine.train``, ``emergence_lib.metric.counting``, ...): old imports find the modules.
+# The flat layout before 0.2 (``emergence_lib.train``, ``emergence_lib.paths``, ...): old imports still find the
+# modules, now in their layers.
 _MOVED = {
     "graph": "metric.graph", "activity": "metric.activity", "paths": "metric.counting", "data": "engine.data",
     "models": "engine.models", "init": "engine.init", "train": "engine.train", "prune": "engine.prune",
@@ -65,6 +66,17 @@ _MOVED = {
 }
 for _old, _new in _MOVED.items():
     _sys.modules.setdefault(f"{__name__}.{_old}", _sys.modules[f"{__name__}.{_new}"])
+
+
+
+def __getattr__(name: str) -> object:
+    if name == "paths":  # renamed in 0.2: it counts paths through the network, it names no file
+        import warnings
+
+        warnings.warn("emergence_lib.paths is now emergence_lib.metric.counting", DeprecationWarning, stacklevel=2)
+        return counting
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     # modules the chapters use

@@ -73,6 +73,8 @@ class Experiment:
         configs: the runs, in the order they are trained.
         labels: per run (same order), the experiment's own columns for tables and figures (e.g. the width
             multiplier); :meth:`table` adds them.
+        histories: whether :attr:`name` publishes the runs' histories (:meth:`table`); False when it publishes
+            a table derived from the trained runs instead (:meth:`derived`, e.g. landscape measurements).
     """
 
     name: str
@@ -80,6 +82,7 @@ class Experiment:
     profile: str
     configs: tuple[RunConfig, ...]
     labels: tuple[dict, ...]
+    histories: bool = True
 
     def __post_init__(self) -> None:
         if len(self.labels) != len(self.configs):
@@ -97,11 +100,19 @@ class Experiment:
         return pd.DataFrame([{"key": c.key, **labels} for c, labels in zip(self.configs, self.labels)])
 
     def with_labels(self, table: pd.DataFrame) -> pd.DataFrame:
-        """``table`` (with a ``key`` column) with the label columns added; a label never replaces a column."""
+        """``table`` (with a ``key`` column) with the label columns added.
+
+        A column of the table with a label's name (e.g. one a published table already carries) is kept when it
+        holds the same values; a label never replaces a different column.
+        """
         labels = self.label_table()
         clash = sorted(set(labels.columns) - {"key"} & set(table.columns))
         if clash:
-            raise ValueError(f"{self.name}: labels {clash} would replace columns of the table")
+            theirs = table[["key", *clash]].merge(labels[["key", *clash]], on="key", how="left", suffixes=("", "~"))
+            differ = [c for c in clash if not theirs[c].equals(theirs[f"{c}~"].astype(theirs[c].dtype, errors="ignore"))]
+            if differ:
+                raise ValueError(f"{self.name}: labels {differ} would replace different columns of the table")
+            labels = labels.drop(columns=clash)
         return table.merge(labels, on="key", how="left", validate="many_to_one")
 
     def published(self) -> bool:
@@ -111,6 +122,9 @@ class Experiment:
     def table(self, device: str = "auto", **sweep_args) -> pd.DataFrame:
         """Every run's per-epoch history, one table with the labels: read from the published results when they
         hold exactly these runs, else trained or read from stored runs (:func:`~emergence_lib.experiment`)."""
+        if not self.histories:
+            raise ValueError(f"{self.name} publishes a derived table under its name, not the runs' histories; "
+                             "use .runs() and .derived()")
         table = runs.experiment(self.name, self.configs, self.profile, device=device, **sweep_args)
         return self.with_labels(table)
 
@@ -125,8 +139,10 @@ class Experiment:
         return self.with_labels(runs.derived_results(self.name, self.profile, keys, compute))
 
 
-def _experiment(name: str, chapter: str, profile: Profile, rows: Sequence[tuple[RunConfig, dict]]) -> Experiment:
-    return Experiment(name, chapter, profile.name, tuple(c for c, _ in rows), tuple(label for _, label in rows))
+def _experiment(name: str, chapter: str, profile: Profile, rows: Sequence[tuple[RunConfig, dict]],
+                histories: bool = True) -> Experiment:
+    return Experiment(name, chapter, profile.name, tuple(c for c, _ in rows), tuple(label for _, label in rows),
+                      histories)
 
 
 def _widths(hidden: Sequence[int]) -> str:
@@ -206,7 +222,7 @@ def landscape(profile: str | Profile, dataset: str = "mnist") -> Experiment:
             hidden = config.model_args["hidden"]
             rows.append((config, {"hidden": _widths(hidden), "depth": len(hidden), "sparsity": 0.0, "alpha": alpha,
                                   "seed": seed}))  # fmt: skip
-    return _experiment("landscape", "landscape", p, rows)
+    return _experiment("landscape", "landscape", p, rows, histories=False)
 
 
 def initialization(profile: str | Profile, network: str, dataset: str) -> Experiment:
@@ -250,34 +266,31 @@ def at_initialization(experiment: Experiment) -> pd.DataFrame:
 
 
 def robustness(profile: str | Profile, dataset: str = "mnist") -> Experiment:
-    """The feed-forward chapter's MLPs (every width and seed) measured with every variant of :data:`VARIANTS`.
+    """The feed-forward chapter's MLPs (every width, the profile's seeds) measured with every variant of
+    :data:`VARIANTS` (other runs than the feed-forward chapter's: their histories hold more columns).
 
-    Labels: ``width`` (the multiplier) and ``first width`` (neurons of the first hidden layer).
+    Labels: those of :func:`feedforward`, and ``first width`` (neurons of the first hidden layer).
     """
     p = get_profile(profile)
-    rows = []
-    for width in p.widths:
-        for seed in range(p.seeds):
-            config = dataclasses.replace(p.run_config(dataset, "mlp", seed=seed, width=width), measures=VARIANTS)
-            rows.append((config, {"width": width, "first width": config.model_args["hidden"][0]}))
+    base = feedforward(p, dataset)
+    rows = [(dataclasses.replace(c, measures=VARIANTS), {**labels, "first width": c.model_args["hidden"][0]})
+            for c, labels in zip(base.configs, base.labels) if c.train.seed < p.seeds]  # fmt: skip
     return _experiment("robustness", "robustness", p, rows)
 
 
 def robustness_pruning(profile: str | Profile, dataset: str = "mnist") -> Experiment:
-    """The book's MLP magnitude-pruned at every sparsity of :data:`~emergence_lib.engine.prune.SPARSITIES`,
-    every seed, measured with every variant of :data:`VARIANTS`. Label: ``pruned`` (a percentage)."""
+    """The pruning chapter's magnitude-pruned MLPs (every sparsity and seed, the unpruned run included), measured
+    with every variant of :data:`VARIANTS`. Label: ``pruned`` (a percentage)."""
     p = get_profile(profile)
-    rows = [
-        (dataclasses.replace(p.run_config(dataset, "mlp", seed=seed, prune=PruneConfig(method="magnitude", sparsity=s)),
-                             measures=VARIANTS), {"pruned": f"{100 * s:.0f}%"})
-        for s in SPARSITIES for seed in range(p.seeds)
-    ]  # fmt: skip
+    base = pruning(p, "mlp", dataset)
+    rows = [(dataclasses.replace(c, measures=VARIANTS), {"pruned": labels["pruned"]})
+            for c, labels in zip(base.configs, base.labels) if c.prune.method == "magnitude"]  # fmt: skip
     return _experiment("robustness-pruning", "robustness", p, rows)
 
 
 def every(profile: str | Profile) -> list[Experiment]:
     """Every experiment of the book for ``profile``, on the datasets the chapters ask for (a chapter may skip a
-    dataset whose offline stand-in is the same data as another's; see :func:`~emergence_lib.data.distinct_datasets`)."""
+    dataset whose offline stand-in is the same data as another's; see :func:`~emergence_lib.engine.data.distinct_datasets`)."""
     return [
         *(feedforward(profile, d) for d in ("mnist", "fashion_mnist")),
         convolutional(profile),

@@ -33,6 +33,7 @@ def epoch_band(
     ax: plt.Axes | None = None,
     x: str = "epoch",
     label: str | None = None,
+    hue_order: Sequence[str] | None = None,
 ) -> plt.Axes:
     """Mean of ``y`` over seeds per epoch, with its 95% confidence band (:data:`CI`), one line per ``hue``.
 
@@ -43,11 +44,12 @@ def epoch_band(
         ax: where to draw (default: a new figure).
         x: the column on the horizontal axis.
         label: the y-axis label (default: ``y``).
+        hue_order: the order (and so the colours) of the lines; default: as they appear in the table.
     """
     if ax is None:
         _, ax = plt.subplots()
     finite = table[pd.to_numeric(table[y], errors="coerce").abs() != float("inf")]  # log10(0) = -inf: not drawn
-    sns.lineplot(data=finite, x=x, y=y, hue=hue, errorbar=CI, marker="o", markersize=4, ax=ax,
+    sns.lineplot(data=finite, x=x, y=y, hue=hue, hue_order=hue_order, errorbar=CI, marker="o", markersize=4, ax=ax,
                  palette="colorblind" if hue else None)  # fmt: skip
     ax.set_ylabel(label or y)
     return ax
@@ -74,17 +76,23 @@ def epoch_panels(
         title: the figure's title (e.g. the data really used).
         legend_title: the legend's title (default: ``hue``).
     """
-    if hue is not None:  # categories in their table order, not a colour scale
+    order = None
+    if hue is not None:  # categories in their table order, one colour each in every panel, not a colour scale
         table = table.assign(**{hue: table[hue].astype(str)})
+        order = list(dict.fromkeys(table[hue]))
     fig, axes = plt.subplots(1, len(panels), figsize=(3.7 * len(panels) + 0.4, 3.3), squeeze=False)
     axes = axes[0]
     for ax, (column, label) in zip(axes, panels):
-        epoch_band(table, column, hue=hue, ax=ax, label=label)
+        epoch_band(table, column, hue=hue, ax=ax, label=label, hue_order=order)
         if ax.get_legend() is not None:
             ax.get_legend().remove()
-    if hue is not None:
-        handles, labels = axes[0].get_legend_handles_labels()
-        axes[-1].legend(handles, labels, title=legend_title or hue, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    if hue is not None:  # every group, also one a panel cannot draw (E = 0 throughout has no log10 E)
+        handles = {}
+        for ax in axes:
+            handles.update(zip(*reversed(ax.get_legend_handles_labels())))
+        shown = [name for name in order if name in handles]
+        axes[-1].legend([handles[name] for name in shown], shown, title=legend_title or hue, loc="center left",
+                        bbox_to_anchor=(1.0, 0.5))
     if title:
         fig.suptitle(title)
     return fig

@@ -3,6 +3,7 @@ a notebook; the chapters call these functions instead of holding a second copy o
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -64,6 +65,29 @@ def test_run_keys_are_pinned() -> None:
     assert (el.RESULTS_VERSION, config.key) == (2, "350adcb4ffb32d5b")  # stored by the flat layout before 0.2
 
 
+KEYS_OF_DEFAULT = {  # a digest of each experiment's sorted run keys, profile "default" (the runs the site shows)
+    "feedforward-mnist": "cf08e9917c7b9fea",
+    "feedforward-fashion_mnist": "45f84e88d89bab37",
+    "convolutional": "1b1477051c6953f7",
+    "convolutional-batchnorm": "23c3ac213e037f97",
+    "pruning-mlp-mnist": "7dee9b4824f9bc04",
+    "pruning-mlp-fashion_mnist": "76f4f2c8a0d97eff",
+    "pruning-cnn-cifar10": "5cee82954bbd1fc1",
+    "landscape": "fdc6bec365547b1e",
+    "initialization-mlp-mnist": "1ba51014cdb03f3f",
+    "initialization-cnn-cifar10": "3735ffec4aa848b1",
+    "robustness": "4028b4cedfffface",
+    "robustness-pruning": "65faa432d9c68c1b",
+}
+
+
+def test_every_experiments_run_keys_are_pinned() -> None:
+    """Any drift in a grid (a model argument, a seed range, a pruning level) renames stored runs: it fails here."""
+    found = {e.name: hashlib.sha256(" ".join(sorted(e.keys)).encode()).hexdigest()[:16]
+              for e in experiments.every("default")}
+    assert found == KEYS_OF_DEFAULT
+
+
 def test_labels_are_added_by_key_and_never_replace_a_column() -> None:
     import pandas as pd
 
@@ -72,8 +96,15 @@ def test_labels_are_added_by_key_and_never_replace_a_column() -> None:
     labelled = exp.with_labels(table)
     assert list(labelled["key"]) == exp.keys[::-1]  # the table's order
     assert list(labelled["width"]) == [w for w in el.get_profile("smoke").widths for _ in range(2)][::-1]
-    with pytest.raises(ValueError, match="would replace columns"):
-        exp.with_labels(table.assign(width=1.0))
+    with pytest.raises(ValueError, match="would replace different columns"):
+        exp.with_labels(table.assign(width=3.0))
+    same = exp.with_labels(labelled)  # a table that carries the labels already (e.g. published with them)
+    assert list(same.columns) == list(labelled.columns) and same.equals(labelled)
+
+
+def test_a_derived_experiment_publishes_no_histories_under_its_name() -> None:
+    with pytest.raises(ValueError, match="derived table"):
+        experiments.landscape("smoke").table()
 
 
 def test_an_experiment_refuses_labels_that_do_not_match_its_runs() -> None:
@@ -113,3 +144,18 @@ def test_every_experiment_function_is_checked() -> None:
 def test_the_scorecard_collects_the_chapters_the_experiments_name() -> None:
     assert el.scorecard.CHAPTERS is experiments.SCORED_CHAPTERS
     assert set(experiments.SCORED_CHAPTERS) <= {e.chapter for e in experiments.every("smoke")}
+
+
+def test_at_initialization_measures_the_networks_the_runs_start_from() -> None:
+    exp = experiments.initialization("smoke", "mlp", "mnist_subset")
+    table = experiments.at_initialization(exp)
+    layers = len(el.get_profile("smoke").mlp_hidden)
+    assert len(table) == len(exp.configs) * layers and list(table["layer"][:layers]) == list(range(1, layers + 1))
+    assert set(table["alpha"]) == {f"{a:g}" for a in experiments.INIT_ALPHAS}  # the experiment's labels
+    config = exp.configs[-1]
+    data = el.load_dataset(config.dataset, probe_size=config.probe_size)
+    model = el.initial_model(config, data)
+    row = table[table["key"] == config.key].iloc[0]
+    assert row["log10_absolute"] == el.measure(model, data.probe).log10_absolute
+    assert row["mean activation"] == pytest.approx(float(el.activity(model, data.probe).values[0].mean()))
+    assert row["init_alpha"] == config.init_alpha and row["batch norm"] == "yes"

@@ -207,3 +207,11 @@ def verdict_changes(by_variant: pd.DataFrame) -> list[str]:
     lines.append(f"{len(default) - changed['claim'].nunique()} of {len(default)} verdicts are the same under all "
                  f"{variants} variants.")  # fmt: skip
     return lines
+
+
+def changes_summary(by_variant: pd.DataFrame, table: pd.DataFrame, profile: str) -> str:
+    """:func:`verdict_changes` as a Markdown list for a page, headed by the profile, the number of runs and the data
+    really used (``table``: the runs behind ``by_variant``)."""
+    head = (f"**What the numbers say** (profile `{profile}`, {table['key'].nunique()} runs on the "
+            f"{table['data_source'].iloc[0]}):")
+    return "\n".join([head, "", *(f"- {line}" for line in verdict_changes(by_variant))])

@@ -21,7 +21,7 @@ import pandas as pd
 from .._checks import check_choice
 from .claims import STATEMENTS, VERDICT_COLUMNS
 from ..engine.profiles import checks_only
-from ..engine.locations import verdicts_path, verdicts_root as _verdicts_root
+from ..engine.locations import verdicts_path, verdicts_root as _verdicts_root  # noqa: F401 (verdicts_path: a name of this module before 0.2)
 from ..engine.runs import export_results, load_results
 from ..experiments import SCORED_CHAPTERS
 

@@ -7,6 +7,7 @@ Command line: ``python -m emergence_lib.book execute|build|student`` (see :func:
 from . import chapter, executor
 from .chapter import Chapter
 from .executor import (
+    BOOK_SOURCES,
     DEVICES,
     KERNEL,
     PROFILES,
@@ -19,11 +20,13 @@ from .executor import (
     book_root,
     build,
     build_site,
+    check_profile,
     execute,
     execute_chapter,
     failure_report,
     list_chapters,
     main,
+    resolve_device,
     stage,
     staging_dir,
     status_records,
@@ -33,8 +36,8 @@ from .executor import (
 
 __all__ = [
     "Chapter", "chapter",
-    "DEVICES", "KERNEL", "PROFILES", "PROJECT_ROOT_VARIABLE", "SOLUTION_TAG", "STATUS_PAGE", "STATUS_RECORDS",
-    "BookError", "ChapterRun", "book_root", "build", "build_site", "execute", "execute_chapter", "executor",
-    "failure_report", "list_chapters", "main", "stage", "staging_dir", "status_records", "student_notebooks",
+    "BOOK_SOURCES", "DEVICES", "KERNEL", "PROFILES", "PROJECT_ROOT_VARIABLE", "SOLUTION_TAG", "STATUS_PAGE", "STATUS_RECORDS",
+    "BookError", "ChapterRun", "book_root", "build", "build_site", "check_profile", "execute", "execute_chapter", "executor",
+    "failure_report", "list_chapters", "main", "resolve_device", "stage", "staging_dir", "status_records", "student_notebooks",
     "write_status_page",
 ]

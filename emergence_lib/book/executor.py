@@ -2,7 +2,7 @@
 
 Command line (from the repository root)::
 
-    python -m emergence_lib.book execute [--profile smoke|default|paper] [--chapter NAME] [--device cpu|cuda|auto]
+    python -m emergence_lib.book execute [--profile smoke|default|paper] [--chapter NAME] [--device auto|cpu|cuda|mps]
     python -m emergence_lib.book build   [same options]
     python -m emergence_lib.book student [--out DIR] [--chapter NAME]
 
@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .._checks import check_choice
 from ..engine.locations import ROOT_VARIABLE, atomic_write_text, executed_dir, site_dir, student_dir
 from ..engine.profiles import PROFILES as _PROFILE_TABLE
 from ..engine.profiles import get_profile
@@ -275,7 +274,7 @@ def execute(
     Args:
         profile: One of :data:`PROFILES`, passed to every chapter as the parameter ``profile``.
         chapters: Names of chapters to run (default: every notebook in ``_toc.yml``).
-        device: One of :data:`DEVICES`; ``auto`` is resolved here, chapters receive ``cpu`` or ``cuda``.
+        device: One of :data:`DEVICES`; ``auto`` is resolved here, chapters receive ``cpu``, ``cuda`` or ``mps``.
         out: Folder receiving ``_build/`` (default: the book root).
         root: The book root (default: see :func:`book_root`).
         log: Where progress lines and the failure report go.

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import os
 import socket
 import warnings
 from collections.abc import Callable, Iterator, Sequence

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from .._checks import check_choice
-from ..metric.graph import weight_layers
+from ..metric.graph import weight_layers as _weight_layers
 
 BASES = ("kaiming", "xavier", "current")
 
@@ -45,7 +45,7 @@ def emergence_promoting(model: nn.Module, alpha: float, base: str = "kaiming", s
     check_choice("base", base, BASES)
     if not alpha > 0:
         raise ValueError(f"alpha must be positive; got {alpha}")
-    layers = [module for _, module in weight_layers(model)]
+    layers = [module for _, module in _weight_layers(model)]
     if seed is not None:
         torch.manual_seed(seed)
     for layer, e in zip(layers, exponents(len(layers))):
@@ -56,3 +56,14 @@ def emergence_promoting(model: nn.Module, alpha: float, base: str = "kaiming", s
             nn.init.xavier_normal_(weight)
         weight.mul_(alpha**e)
     return model
+
+
+def __getattr__(name: str) -> object:
+    # Before 0.2 this module had its own weight_layers (modules only); there is one now, with names.
+    if name == "weight_layers":
+        import warnings
+
+        warnings.warn("emergence_lib.init.weight_layers(model) is now [m for _, m in emergence_lib.weight_layers(model)]",
+                      DeprecationWarning, stacklevel=2)
+        return lambda model: [module for _, module in _weight_layers(model)]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

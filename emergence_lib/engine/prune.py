@@ -398,3 +398,12 @@ class Pruner(Callback):
     def on_epoch_end(self, state: TrainState, record: dict) -> None:
         """Add ``sparsity`` to every record."""
         record["sparsity"] = float(sparsity(state.model)["sparsity"].iloc[-1])
+
+
+def __getattr__(name: str) -> object:
+    # Before 0.2 `at_random` was called `random`, shadowing the standard library's module in `from ... import *`.
+    if name == "random":
+        warnings.warn("emergence_lib.prune.random is now emergence_lib.prune.at_random", DeprecationWarning,
+                      stacklevel=2)
+        return at_random
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

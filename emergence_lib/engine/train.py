@@ -95,9 +95,7 @@ class TrainState:
     def capture(self) -> Capture:
         """The probe batch's activations in the model as it is now: one forward pass and one node-graph build,
         shared by every emergence measurement of the epoch (taken again once the model has changed)."""
-        try:
-            self._capture.check(self.model)
-        except (AttributeError, ValueError):  # none yet, or the weights, masks or buffers changed since
+        if self._capture is None or not self._capture.matches(self.model):  # none yet, or the model changed since
             self._capture = capture_activity(self.model, self.data.probe.to(self.device))
         return self._capture
 

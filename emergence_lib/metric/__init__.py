@@ -7,11 +7,21 @@ activations once, threshold them many ways), :mod:`.counting` (exact path counts
 
 from . import activity, counting, emergence, graph
 from .activity import Activity, Capture, capture_activity
-from .emergence import EmergenceResult, dense_emergence, measure, path_emergence
+from .emergence import (
+    CHOICES,
+    SETTINGS,
+    THROUGH,
+    EmergenceResult,
+    check_settings,
+    dense_emergence,
+    measure,
+    path_emergence,
+    settings_free,
+)
 from .graph import NodeGraph, NodeLayer, UnsupportedModelError, node_graph, weight_layers
 
 __all__ = [
-    "Activity", "Capture", "EmergenceResult", "NodeGraph", "NodeLayer", "UnsupportedModelError", "activity",
-    "capture_activity", "counting", "dense_emergence", "emergence", "graph", "measure", "node_graph",
-    "path_emergence", "weight_layers",
+    "CHOICES", "SETTINGS", "THROUGH", "Activity", "Capture", "EmergenceResult", "NodeGraph", "NodeLayer", "UnsupportedModelError", "activity",
+    "capture_activity", "check_settings", "counting", "dense_emergence", "emergence", "graph", "measure", "node_graph",
+    "path_emergence", "settings_free", "weight_layers",
 ]

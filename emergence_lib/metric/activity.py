@@ -7,7 +7,7 @@ averaged over spatial positions for a channel; the probe pass leaves the model e
 from __future__ import annotations
 
 import contextlib
-import itertools
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -89,16 +89,29 @@ def probing(model: nn.Module) -> Iterator[None]:
             m.train(mode)
 
 
-def _state(model: nn.Module) -> tuple[tuple[int, int], ...]:
-    # Every in-place change to a tensor bumps its version counter, and pruning swaps masks for new tensors:
-    # (identity, version) of every parameter and buffer tells whether the model is still the one captured.
+def _tensors(model: nn.Module) -> list[torch.Tensor]:
     # BatchNorm's running statistics are left out: the probe pass normalizes with the batch's own statistics,
     # and every probe pass writes and restores them.
     tensors = list(model.parameters())
     for module in model.modules():
         if not isinstance(module, nn.modules.batchnorm._BatchNorm):
             tensors += list(module.buffers(recurse=False))
-    return tuple((id(t), t._version) for t in tensors)
+    return tensors
+
+
+def _state(model: nn.Module) -> tuple[tuple[weakref.ref, int, int], ...]:
+    # Every in-place change bumps a tensor's version counter, new data moves its storage, and pruning swaps masks
+    # for new tensors: (the very tensor, its version, its storage) of every parameter and buffer tells whether the
+    # model is still the one captured. Weak references: a capture keeps no model alive, and a freed tensor's
+    # reused id cannot pass for it.
+    return tuple((weakref.ref(t), t._version, t.data_ptr()) for t in _tensors(model))
+
+
+def _unchanged(model: nn.Module, state: tuple) -> bool:
+    tensors = _tensors(model)
+    return len(tensors) == len(state) and all(
+        ref() is t and version == t._version and pointer == t.data_ptr() for t, (ref, version, pointer) in zip(tensors, state)
+    )
 
 
 @dataclass(frozen=True)
@@ -135,9 +148,13 @@ class Capture:
             )
         return NodeGraph(layers=self.graph.layers[:-1], adjacency=self.graph.adjacency[:-1])
 
+    def matches(self, model: nn.Module) -> bool:
+        """Whether ``model`` is the model captured, as it was then (same tensors, unchanged since)."""
+        return _unchanged(model, self.state)
+
     def check(self, model: nn.Module) -> None:
         """Raise ValueError when ``model`` is not the model captured, as it was then."""
-        if _state(model) != self.state:
+        if not self.matches(model):
             raise ValueError(
                 "the model has changed since this capture (other weights, masks or buffers); capture it again "
                 "with capture_activity(model, probe)"

@@ -18,7 +18,7 @@ from torch import nn
 
 from .._checks import check_choice, check_threshold
 from .activity import REDUCES, THRESHOLD_MODES, Capture, activity, capture_activity
-from .graph import LAYERS, NodeGraph, effective_weight, node_graph, weight_layers
+from .graph import LAYERS, effective_weight, weight_layers
 from .counting import layer_path_counts, pow10, scaled_sum, to_float, to_log10
 
 THROUGH = ("any", "active")

@@ -27,6 +27,7 @@ from torch import nn
 from torch.nn.utils import prune as torch_prune
 
 from .._checks import check_choice, check_integer
+from ..engine.train import resolve_device
 from ..metric.graph import _evaluation
 from .hessian import Curvature
 
@@ -726,7 +727,7 @@ class LandscapeProbe:
         (self.axis,) = _axes([axis])
         grid = np.zeros((len(self.axis), len(self.axis)))
         ruggedness(Surface((self.axis, self.axis), grid, grid))  # the axis errors now, not after a surface
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.batch = tuple(t.to(self.device) for t in batch)
         self.loss_fn = nn.CrossEntropyLoss() if loss_fn is None else loss_fn
         self.direction_seed = check_integer("direction_seed", direction_seed, 0)

@@ -156,6 +156,10 @@ def test_claims_by_variant_shows_a_verdict_that_flips() -> None:
     unchanged = sum((grid["claim"] == c).any() and len(set(grid[grid["claim"] == c]["verdict"])) == 1
                     for c in set(grid["claim"]))  # fmt: skip
     assert lines[-1] == f"{unchanged} of 5 verdicts are the same under all 1 variants."
+    runs = pd.DataFrame({"key": ["r0", "r0", "r1"], "data_source": "real MNIST"})
+    summary = robustness.changes_summary(grid, runs, "smoke")
+    assert summary.startswith("**What the numbers say** (profile `smoke`, 2 runs on the real MNIST):\n\n")
+    assert summary.endswith("\n".join(f"- {line}" for line in lines))
 
 
 # --- proxies and partial correlation ------------------------------------------------------------------------------

@@ -69,7 +69,11 @@ def test_site_renders_every_chapter_with_outputs(site) -> None:
         assert "application/vnd.jupyter.widget" not in page, "widget residue (a progress bar?) in the site"
     metric_page = (html / "book" / "emergence_metric.html").read_text()
     assert "<img" in metric_page  # the graph drawing was executed and rendered
-    assert (html / "book" / "api.html").read_text().count("emergence_lib.metric.measure") > 0
+    api = (html / "book" / "api.html").read_text()
+    for name in ("emergence_lib.metric.emergence.measure", "emergence_lib.experiments.pruning",
+                 "emergence_lib.probes.hessian.Curvature", "emergence_lib.book.chapter.Chapter"):  # every layer
+        assert f'id="{name}"' in api, f"{name} is not documented on the API page"
+    assert api.count('class="doctest') >= 5, "the docstrings' examples are not rendered"
 
 
 def test_scorecard_page_is_built_from_the_chapters_stored_verdicts(site) -> None:

@@ -628,3 +628,11 @@ def test_a_two_layer_capture_names_the_setting_that_works():
     assert el.measure(model, record, layers="hidden+output").layer_sizes == (5, 3)
     with pytest.raises(ValueError, match='layers="hidden\\+output"'):
         el.measure(model, record)
+
+
+def test_a_capture_of_a_freed_model_does_not_pass_for_a_new_one():
+    probe = torch.randn(16, 6)
+    record = el.capture_activity(make_mlp(seed=0), probe)  # the model is freed at once
+    for _ in range(3):  # new models of the same shape, built the same way, may reuse the freed tensors' ids
+        with pytest.raises(ValueError, match="changed since this capture"):
+            el.measure(make_mlp(seed=0), record)
