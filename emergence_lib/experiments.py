@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .engine import runs
+from .engine import runs as stored  # stored runs; `runs` is a method of Experiment
 from .engine.data import load_dataset
 from .engine.profiles import Profile, get_profile
 from .engine.prune import SPARSITIES, PruneConfig
@@ -117,7 +117,7 @@ class Experiment:
 
     def published(self) -> bool:
         """Whether ``results/<profile>/<name>.csv`` exists (results computed elsewhere, e.g. on a GPU)."""
-        return runs.load_results(self.name, self.profile) is not None
+        return stored.load_results(self.name, self.profile) is not None
 
     def table(self, device: str = "auto", **sweep_args) -> pd.DataFrame:
         """Every run's per-epoch history, one table with the labels: read from the published results when they
@@ -125,18 +125,17 @@ class Experiment:
         if not self.histories:
             raise ValueError(f"{self.name} publishes a derived table under its name, not the runs' histories; "
                              "use .runs() and .derived()")
-        table = runs.experiment(self.name, self.configs, self.profile, device=device, **sweep_args)
+        table = stored.experiment(self.name, self.configs, self.profile, device=device, **sweep_args)
         return self.with_labels(table)
 
-    def runs(self, device: str = "auto", **sweep_args) -> list[runs.Run]:
+    def runs(self, device: str = "auto", **sweep_args) -> list[stored.Run]:
         """The stored runs (trained when missing), for experiments that probe the trained networks."""
-        return runs.run_sweep(self.configs, device=device, **sweep_args)
+        return stored.run_sweep(self.configs, device=device, **sweep_args)
 
     def derived(self, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
         """A table computed from the runs (one row per run, with ``key``), published under :attr:`name`
         (:func:`~emergence_lib.engine.runs.derived_results`), with the labels."""
-        keys = self.keys
-        return self.with_labels(runs.derived_results(self.name, self.profile, keys, compute))
+        return self.with_labels(stored.derived_results(self.name, self.profile, self.keys, compute))
 
 
 def _experiment(name: str, chapter: str, profile: Profile, rows: Sequence[tuple[RunConfig, dict]],
@@ -255,7 +254,7 @@ def at_initialization(experiment: Experiment) -> pd.DataFrame:
     rows = []
     for config, labels in zip(experiment.configs, experiment.labels):
         data = datasets[config.dataset, config.probe_size]
-        model = runs.initial_model(config, data)
+        model = stored.initial_model(config, data)
         record = capture_activity(model, data.probe)  # one probe pass for the activations and E
         result = measure(model, record)
         for layer, values in enumerate(activity(model, record).values, start=1):
