@@ -37,6 +37,7 @@ from .train import Measures, TrainConfig, TrainingDiverged, check_variants, prog
 RESULTS_VERSION = 2
 """Bump when a change to the code alters stored results: every run key changes and runs are redone."""
 
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that determines a run's results.
