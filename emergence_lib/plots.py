@@ -6,6 +6,7 @@ is fixed in one place.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -14,16 +15,31 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
+from matplotlib.transforms import blended_transform_factory
 
 CI = ("ci", 95)
 """Error band of every per-epoch figure: the 95% confidence interval of the mean over seeds (bootstrap)."""
 
 
+TEXT_WIDTH = 6.8
+"""Width in inches of a figure that fills the site's text column at 100% zoom (drawn at :data:`DPI`, so it is
+shown at its own size, never scaled down: its fonts read as set)."""
+
+DPI = 100
+
+VERDICT_COLOURS = {"supported": "#009E73", "contradicted": "#D55E00", "inconclusive": "#7F7F7F",
+                   "not computed": "#C8C8C8"}  # fmt: skip
+"""One colour per verdict (from the colour-blind-safe Okabe-Ito palette), in figures and in the scorecard's table."""
+
+
 def set_style() -> None:
-    """The book's figure style: seaborn's whitegrid, colorblind palette, compact sizes, crisp inline images."""
-    sns.set_theme(style="whitegrid", palette="colorblind", context="notebook", font_scale=0.9)
-    plt.rcParams.update({"figure.figsize": (6.4, 3.6), "figure.dpi": 100, "savefig.bbox": "tight",
-                         "axes.titlesize": "medium", "legend.frameon": False})  # fmt: skip
+    """The book's figure style: seaborn's whitegrid, colour-blind palette, fonts legible at 100% zoom, figures as
+    wide as the text column (:data:`TEXT_WIDTH`), and an opaque white background that stays readable in the site's
+    dark mode (the inline backend's default is transparent)."""
+    sns.set_theme(style="whitegrid", palette="colorblind", context="notebook", font_scale=0.85)
+    plt.rcParams.update({"figure.figsize": (TEXT_WIDTH, 3.6), "figure.dpi": DPI, "savefig.dpi": DPI,
+                         "savefig.bbox": "tight", "figure.facecolor": "white", "savefig.facecolor": "white",
+                         "axes.facecolor": "white", "axes.titlesize": "medium", "legend.frameon": False})  # fmt: skip
 
 
 def epoch_band(
@@ -66,8 +82,12 @@ def epoch_panels(
     hue: str | None = None,
     title: str | None = None,
     legend_title: str | None = None,
+    columns: int = 2,
 ) -> plt.Figure:
-    """One row of :func:`epoch_band` panels, one per ``(column, label)`` of ``panels``, with one shared legend.
+    """A grid of :func:`epoch_band` panels, one per ``(column, label)`` of ``panels``, with one shared legend.
+
+    The grid is as wide as the text column (:data:`TEXT_WIDTH`), ``columns`` panels per row, so its labels stay
+    legible at 100% zoom; the legend sits under the grid.
 
     Args:
         table: a long table with one row per run and epoch.
@@ -75,13 +95,26 @@ def epoch_panels(
         hue: the column separating lines, drawn as categories (e.g. the width multiplier).
         title: the figure's title (e.g. the data really used).
         legend_title: the legend's title (default: ``hue``).
+        columns: panels per row.
+
+    Example:
+        >>> table = pd.DataFrame({"epoch": [0, 1] * 2, "seed": [0, 0, 1, 1], "log10_absolute": [3.0, 2.5, 3.1, 2.4],
+        ...                       "test_acc": [0.1, 0.8, 0.1, 0.82]})
+        >>> fig = epoch_panels(table, panels=[("log10_absolute", "log10 E"), ("test_acc", "test accuracy")])
+        >>> [ax.get_ylabel() for ax in fig.axes]
+        ['log10 E', 'test accuracy']
     """
     order = None
     if hue is not None:  # categories in their table order, one colour each in every panel, not a colour scale
         table = table.assign(**{hue: table[hue].astype(str)})
         order = list(dict.fromkeys(table[hue]))
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.7 * len(panels) + 0.4, 3.3), squeeze=False)
-    axes = axes[0]
+    columns = min(columns, len(panels))
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(TEXT_WIDTH, 2.6 * rows + 0.5), squeeze=False,
+                             layout="constrained")  # fmt: skip
+    for ax in axes.flat[len(panels):]:
+        ax.remove()
+    axes = axes.flat[: len(panels)]
     for ax, (column, label) in zip(axes, panels):
         epoch_band(table, column, hue=hue, ax=ax, label=label, hue_order=order)
         if ax.get_legend() is not None:
@@ -91,11 +124,136 @@ def epoch_panels(
         for ax in axes:
             handles.update(zip(*reversed(ax.get_legend_handles_labels())))
         shown = [name for name in order if name in handles]
-        axes[-1].legend([handles[name] for name in shown], shown, title=legend_title or hue, loc="center left",
-                        bbox_to_anchor=(1.0, 0.5))
+        fig.legend([handles[name] for name in shown], shown, title=legend_title or hue, loc="outside lower center",
+                   ncols=min(len(shown), 6))  # fmt: skip
     if title:
         fig.suptitle(title)
     return fig
+
+
+def forest(
+    table: pd.DataFrame,
+    label: str = "claim",
+    stand_in: str = "fallback",
+    title: str | None = None,
+) -> plt.Figure:
+    """A forest plot: one row per effect of ``table``, its estimate and 95% interval against its no-effect line.
+
+    Effects of different claims have different units (a correlation, epochs, accuracy points), so each row has
+    its own horizontal scale, labelled with the row's unit; the dashed line is the row's ``null``. The colour is
+    the verdict (:data:`VERDICT_COLOURS`), the marker the data: filled circle for real data, open square for a
+    stand-in. Rows without an estimate are listed with their verdict and no marker.
+
+    Args:
+        table: rows with ``estimate``, ``low``, ``high``, ``null``, ``verdict``, ``unit`` and the columns named
+            by ``label`` (the row's name) and ``stand_in`` (True for stand-in data), e.g. a
+            :func:`~emergence_lib.analysis.scorecard.scorecard`.
+        label: the column naming each row (shown at the left with the claim's statement when there is one).
+        stand_in: the boolean column saying that a row was computed on stand-in data.
+        title: the figure's title.
+
+    Example:
+        >>> nan = float("nan")
+        >>> card = pd.DataFrame({"claim": ["1", "2a"], "estimate": [0.8, nan], "low": [0.6, nan], "high": [0.9, nan],
+        ...                      "null": [0.0, 0.0], "verdict": ["supported", "not computed"], "unit": ["seeds", None],
+        ...                      "fallback": [False, True]})
+        >>> len(forest(card).axes)
+        2
+    """
+    rows = table.reset_index(drop=True)
+    height = 0.52 * len(rows) + 1.0
+    fig, axes = plt.subplots(len(rows), 1, figsize=(TEXT_WIDTH, height), squeeze=False)
+    statement_at = 0.03 + 0.0125 * max(len(str(name)) for name in rows[label])  # after the longest label
+    fig.subplots_adjust(left=max(0.42, statement_at + 0.32), right=0.8, hspace=1.6,
+                        top=1 - (0.5 if title else 0.15) / height, bottom=0.8 / height)  # fmt: skip
+    for ax, (_, row) in zip(axes[:, 0], rows.iterrows()):
+        statement = row.get("statement")
+        left = blended_transform_factory(fig.transFigure, ax.transAxes)  # figure's x, the row's y
+        ax.text(0.01, 0.5, f"{row[label]}", transform=left, ha="left", va="center", fontweight="bold")
+        if isinstance(statement, str):
+            ax.text(statement_at, 0.5, textwrap.fill(statement.rstrip("."), 36, max_lines=2, placeholder="…"),
+                    transform=left, ha="left", va="center", fontsize="small", linespacing=1.0)  # fmt: skip
+        verdict = str(row["verdict"])
+        colour = VERDICT_COLOURS.get(verdict, "k")
+        ax.text(1.03, 0.5, verdict, transform=ax.transAxes, ha="left", va="bottom", color=colour,
+                fontweight="bold")  # fmt: skip
+        if pd.notna(row.get("n")) and isinstance(row.get("unit"), str):
+            ax.text(1.03, 0.4, f"{int(row['n'])} {row['unit']}", transform=ax.transAxes, ha="left", va="top",
+                    fontsize="small", color="0.3")  # fmt: skip
+        ax.set_yticks([])
+        ax.grid(False, axis="y")
+        for side in ("left", "right", "top"):
+            ax.spines[side].set_visible(False)
+        ax.tick_params(axis="x", labelsize="small", pad=1)
+        if pd.isna(row["estimate"]):
+            ax.set_xticks([])
+            ax.spines["bottom"].set_visible(False)
+            continue
+        null = float(row["null"]) if pd.notna(row.get("null")) else 0.0
+        ax.axvline(null, color="0.4", linestyle="--", linewidth=1)
+        real = not bool(row[stand_in]) if pd.notna(row.get(stand_in)) else False
+        interval = [row["estimate"] - row["low"], row["high"] - row["estimate"]] if pd.notna(row["low"]) else None
+        ax.errorbar([row["estimate"]], [0], xerr=None if interval is None else [[interval[0]], [interval[1]]],
+                    fmt="o" if real else "s", color=colour, markerfacecolor=colour if real else "white",
+                    markersize=7, capsize=3, linewidth=1.6)  # fmt: skip
+        values = [null, row["estimate"]] + ([row["low"], row["high"]] if interval is not None else [])
+        low, high = min(values), max(values)
+        pad = 0.15 * (high - low) or 0.5
+        ax.set_xlim(low - pad, high + pad)
+        ax.xaxis.set_major_locator(plt.MaxNLocator(4))
+        ax.set_ylim(-1, 1)
+    handles = [plt.Line2D([], [], color=c, marker="o", linestyle="", label=v) for v, c in VERDICT_COLOURS.items()]
+    handles += [plt.Line2D([], [], color="k", marker="o", linestyle="", label="real data"),
+                plt.Line2D([], [], color="k", marker="s", markerfacecolor="white", linestyle="", label="stand-in data"),
+                plt.Line2D([], [], color="0.4", linestyle="--", label="no effect")]  # fmt: skip
+    fig.legend(handles=handles, loc="lower center", ncols=4, fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def coverage(table: pd.DataFrame, required: float | None = None) -> plt.Figure:
+    """Dot plot of simulated interval coverage: one row per interval and unit count, one colour per data shape.
+
+    Args:
+        table: :func:`~emergence_lib.analysis.calibration.coverage_table` (columns ``interval``, ``units``,
+            ``data``, ``coverage``).
+        required: the coverage the tests require, drawn as a dashed line.
+    """
+    rows = table.assign(row=[textwrap.fill(f"{i} ({u})", 34) for i, u in zip(table["interval"], table["units"])])
+    fig, ax = plt.subplots(figsize=(TEXT_WIDTH, 0.55 * rows["row"].nunique() + 1.4), layout="constrained")
+    sns.stripplot(data=rows, x="coverage", y="row", hue="data", dodge=True, jitter=False, size=7, ax=ax)
+    if required is not None:
+        ax.axvline(required, color="0.4", linestyle="--", linewidth=1, label=f"required ({required:.0%})")
+    ax.set_ylabel("")
+    ax.set_xlabel("coverage: share of intervals containing the truth")
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=4, fontsize="small")
+    ax.get_legend().remove()
+    return fig
+
+
+def verdict_table(table: pd.DataFrame, columns: Sequence[str] = ("verdict", "first registered")):
+    """``table`` as a compact HTML table (a pandas ``Styler``) with every verdict of ``columns`` shown as a
+    coloured label (:data:`VERDICT_COLOURS`), no index, and small type so that it fits the text column.
+
+    Example:
+        >>> html = verdict_table(pd.DataFrame({"claim": ["1"], "verdict": ["supported"]})).to_html()
+        >>> VERDICT_COLOURS["supported"] in html
+        True
+    """
+    def label(verdict: object) -> str:
+        colour = VERDICT_COLOURS.get(str(verdict))
+        if colour is None:
+            return "" if pd.isna(verdict) else str(verdict)
+        return (f'<span style="background-color: {colour}; color: white; font-weight: bold; padding: 0.1em 0.4em; '
+                f'border-radius: 0.3em">{verdict}</span>')  # fmt: skip
+
+    present = [c for c in columns if c in table]
+    wrapped = ("statement", "experiment", "definition", "as first registered")
+    styled = table.style.hide(axis="index").format(label, subset=present)
+    styled = styled.set_properties(subset=[c for c in table.columns if c not in wrapped], **{"white-space": "nowrap"})
+    return styled.set_table_styles([{"selector": "", "props": "font-size: 0.85em"},
+                                    {"selector": "td, th", "props": "padding: 0.2em 0.4em; vertical-align: middle"}])
 
 
 def draw_network(

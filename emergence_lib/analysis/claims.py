@@ -12,6 +12,7 @@ run is identified by its ``key`` column).
 from __future__ import annotations
 
 import functools
+import inspect
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -473,10 +474,15 @@ def _pruned_against_baseline(table: pd.DataFrame, method: str = "magnitude"):
     return _against_baseline(table, c["sparsity"], 0.0, keep=lambda first: first[c["method"]] == method)
 
 
+SPEED_TARGET = 0.95
+"""Training speed (claims 5a and 7b) is read as the epochs needed to reach this share of the baseline's final
+test accuracy."""
+
+
 def _speedup(run: pd.DataFrame, base: pd.DataFrame) -> int:
-    """Epochs ``base`` needs to reach 95% of its final test accuracy minus the epochs ``run`` needs to reach that
-    accuracy (never: one past its last epoch)."""
-    target = 0.95 * float(base["test_acc"].iloc[-1])
+    """Epochs ``base`` needs to reach :data:`SPEED_TARGET` of its final test accuracy minus the epochs ``run`` needs
+    to reach that accuracy (never: one past its last epoch)."""
+    target = SPEED_TARGET * float(base["test_acc"].iloc[-1])
     reached = epochs_to_reach(run["test_acc"], target)
     never = max(len(run), len(base))  # one past the last epoch (a diverged run stops early)
     return epochs_to_reach(base["test_acc"], target) - (never if reached is None else reached)
@@ -801,6 +807,60 @@ def _effect(row: pd.Series) -> Effect:
         old = {name: row[f"registered_{name}"] for name in REGISTERED_FIELDS}
         registered = Effect(**{name: row[name] for name in fields if name not in old}, **old)
     return Effect(**{name: row[name] for name in fields}, rule=row.get("rule", RULE), registered=registered)
+
+
+def rule_settings() -> dict[str, str]:
+    """The constants of the amended rules that prose quotes, read from the functions' defaults (so a change to
+    a rule changes the text): claim 2b's convergence ``tolerance`` (accuracy points) and ``window`` (epochs)
+    of :func:`convergence_epoch`, the ``ratio`` and ``within`` (epochs) of :func:`zero_at_convergence`, and
+    the ``speed_target`` of claims 5a and 7b (:data:`SPEED_TARGET`).
+
+    Example:
+        >>> sorted(rule_settings())
+        ['ratio', 'speed_target', 'tolerance', 'window', 'within']
+    """
+    convergence = inspect.signature(convergence_epoch).parameters
+    zero = inspect.signature(zero_at_convergence).parameters
+    return {"tolerance": f"{100 * convergence['tolerance'].default:g}", "window": str(convergence["window"].default),
+            "ratio": f"{zero['ratio'].default:.0%}", "within": str(zero["within"].default),
+            "speed_target": f"{SPEED_TARGET:.0%}"}  # fmt: skip
+
+
+def _listed(names: Sequence[str]) -> str:
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def answer(verdicts: pd.DataFrame, setting: str | None = None) -> str:
+    """A chapter's answer in one sentence: the verdict of each claim of one experiment (by default the first, the
+    paper's own setting), naming the data really used and the seeds behind it.
+
+    Level-by-level rows (:data:`LEVEL_CLAIM`) are left out, since the decision pools them, and so are rows that
+    report another measure beside a claim (``"6 (local_minima)"``) when the claim's own row is there.
+
+    Example:
+        >>> rows = pd.DataFrame({"setting": ["MLP on mnist"] * 3, "experiment": ["MLP on mnist"] * 3,
+        ...                      "claim": ["1", "2a", "2b"], "verdict": ["supported", "supported", "inconclusive"],
+        ...                      "seeds": [10] * 3, "fallback": [False] * 3})
+        >>> answer(rows)
+        'With 10 seeds of MLP on mnist, claims 1 and 2a are supported and 2b is inconclusive.'
+    """
+    setting = verdicts["setting"].iloc[0] if setting is None else setting
+    rows = verdicts[(verdicts["setting"] == setting) & ~verdicts["claim"].astype(str).str.contains(LEVEL_CLAIM)]
+    if rows["claim"].astype(str).isin(STATEMENTS).any():  # "6 (local_minima)" reports a measure beside claim 6
+        rows = rows[rows["claim"].astype(str).isin(STATEMENTS)]
+    if rows.empty:
+        raise ValueError(f"no verdicts for the experiment {setting!r}; experiments: {sorted(set(verdicts['setting']))}")
+    parts, sizes = [], []
+    for verdict in (*VERDICTS, *sorted(set(rows["verdict"]) - set(VERDICTS))):
+        claims = [str(c) for c in rows.loc[rows["verdict"] == verdict, "claim"]]
+        if claims:
+            parts.append(f"{_listed(claims)} {'is' if len(claims) == 1 else 'are'} {verdict}")
+            sizes.append(len(claims))
+    first = "claim" if sizes[0] == 1 else "claims"  # "claim 1 is supported, 2a is ...", "claims 1 and 2a are ..."
+    stand_in = rows["fallback"].astype(bool).any()
+    caveat = "; on stand-in data, so not evidence about the dataset it replaces" if stand_in else ""
+    return f"With {rows['seeds'].iloc[0]} seeds of {rows['experiment'].iloc[0]}, {first} {_listed(parts)}{caveat}."
 
 
 def summary(verdicts: pd.DataFrame, profile: str) -> str:

@@ -209,6 +209,27 @@ def verdict_changes(by_variant: pd.DataFrame) -> list[str]:
     return lines
 
 
+def answer(*grids: pd.DataFrame) -> str:
+    """One sentence: how many verdicts of the :func:`claims_by_variant` tables ``grids`` are the same under every
+    variant of the definition, and which claims change.
+
+    Example:
+        >>> grid = pd.DataFrame({"variant": [DEFAULT, "tau=0", DEFAULT, "tau=0"], "claim": ["1", "1", "2a", "2a"],
+        ...                      "verdict": ["supported", "supported", "supported", "inconclusive"]})
+        >>> answer(grid)
+        '1 of 2 verdicts is the same under every other definition; claim 2a changes with it.'
+    """
+    both = pd.concat(grids, ignore_index=True)
+    default = both[both["variant"] == DEFAULT].set_index("claim")["verdict"]
+    moved = sorted(set(both.loc[both["verdict"] != both["claim"].map(default), "claim"]), key=str)
+    same = len(default) - len(moved)
+    text = f"{same} of {len(default)} verdicts {'is' if same == 1 else 'are'} the same under every other definition"
+    if moved:
+        several = len(moved) > 1
+        text += f"; claim{'s' if several else ''} {', '.join(map(str, moved))} change{'' if several else 's'} with it"
+    return text + "."
+
+
 def changes_summary(by_variant: pd.DataFrame, table: pd.DataFrame, profile: str) -> str:
     """:func:`verdict_changes` as a Markdown list for a page, headed by the profile, the number of runs and the data
     really used (``table``: the runs behind ``by_variant``)."""

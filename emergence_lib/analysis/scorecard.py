@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from .._checks import check_choice
-from .claims import STATEMENTS, VERDICT_COLUMNS
+from .claims import STATEMENTS, VERDICT_COLUMNS, VERDICTS
 from ..engine.profiles import checks_only
 from ..engine.locations import verdicts_path, verdicts_root as _verdicts_root  # noqa: F401 (verdicts_path: a name of this module before 0.2)
 from ..engine.runs import export_results, load_results
@@ -107,7 +107,7 @@ def counts(verdicts: pd.DataFrame) -> pd.Series:
     return real & decides
 
 
-SCORECARD_COLUMNS = ["claim", "statement", "chapter", "experiment", "definition", "estimate", "low", "high", "n",
+SCORECARD_COLUMNS = ["claim", "statement", "chapter", "experiment", "definition", "estimate", "low", "high", "null", "n",
                      "unit", "seeds", "profile", "data used", "fallback", "counts", "verdict", "rule",
                      "registered_verdict", "registered_estimate", "registered_low", "registered_high", "registered_n",
                      "registered_unit", "registered_definition", "computed"]  # fmt: skip
@@ -152,6 +152,27 @@ def tally(card: pd.DataFrame) -> str:
             f"{len(card) - len(counted)} rows do not count (stand-in data, a checks-only profile, or not computed).")
 
 
+def answer(card: pd.DataFrame) -> str:
+    """The scorecard's answer in one plain sentence: how many claims the paper's datasets decide and how, or,
+    when no row counts as evidence (:func:`counts`), that none does and what the method found on the data used.
+
+    Example:
+        >>> answer(scorecard(pd.DataFrame(columns=["chapter", "setting", "claim", "fallback", "profile"])))
+        "No claim is decided on the paper's datasets in this build; of the 12 claims, 12 not computed."
+    """
+    def named(rows: pd.DataFrame) -> str:
+        found = rows["verdict"].value_counts()
+        order = [v for v in (*VERDICTS, NOT_COMPUTED) if v in found] + [v for v in found.index if v not in VERDICTS
+                                                                       and v != NOT_COMPUTED]  # fmt: skip
+        return ", ".join(f"{found[v]} {v}" for v in order)
+
+    counted = card[card["counts"].fillna(False).astype(bool)]
+    if counted.empty:
+        return f"No claim is decided on the paper's datasets in this build; of the {len(card)} claims, {named(card)}."
+    return (f"{len(counted)} of {len(card)} claims are decided on the paper's datasets: {named(counted)}; the other "
+            f"{len(card) - len(counted)} do not count (stand-in data, a checks-only profile, or not computed).")
+
+
 def _interval(low: float, high: float) -> str:
     return "" if pd.isna(low) else f"[{low:.2f}, {high:.2f}]"
 
@@ -177,3 +198,23 @@ def for_reading(table: pd.DataFrame) -> pd.DataFrame:
     counted = table["counts"] if "counts" in table else counts(table)
     return table.assign(**{"effect [95% CI]": effect, "counts": counted.map({True: "yes", False: "no"}),
                            "as first registered": table.apply(_first_registered, axis=1)})
+
+
+def compact(card: pd.DataFrame) -> pd.DataFrame:
+    """The scorecard as a reader takes it in: claim, statement, effect with its 95% interval, seeds, data
+    (``real`` or ``stand-in``), verdict, and the verdict as first registered where it differs from the amended
+    one (the column is left out when none does). Definitions stay in the full table (``definition``).
+
+    Example:
+        >>> card = scorecard(pd.DataFrame(columns=["chapter", "setting", "claim", "fallback", "profile"]))
+        >>> list(compact(card).columns)
+        ['claim', 'statement', 'effect [95% CI]', 'seeds', 'data', 'verdict']
+    """
+    shown = for_reading(card)
+    data = card["fallback"].map(lambda f: "" if pd.isna(f) else ("stand-in" if f else "real"))
+    differs = card["registered_verdict"].notna() & (card["registered_verdict"] != card["verdict"])
+    table = pd.DataFrame({"claim": card["claim"], "statement": card["statement"].str.rstrip("."),
+                          "effect [95% CI]": shown["effect [95% CI]"], "seeds": card["n"].astype("Int64"),
+                          "data": data, "verdict": card["verdict"],
+                          "first registered": card["registered_verdict"].where(differs, "")})  # fmt: skip
+    return table if differs.any() else table.drop(columns="first registered")

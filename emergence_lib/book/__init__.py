@@ -4,7 +4,7 @@ helpers a chapter calls so that it reads as prose, parameters and a few calls (:
 Command line: ``python -m emergence_lib.book execute|build|student`` (see :func:`~.executor.main`).
 """
 
-from . import chapter, executor
+from . import browser, chapter, executor
 from .chapter import Chapter
 from .executor import (
     BOOK_SOURCES,

@@ -16,13 +16,14 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 
+import matplotlib.pyplot as plt
 import pandas as pd
 
 from .. import __version__, plots
 from ..analysis import claims, scorecard
 from ..engine.data import Dataset, DatasetFallbackWarning, distinct_datasets, load_dataset
 from ..engine.profiles import get_profile
-from ..engine.train import resolve_device
+from ..engine.train import TrainConfig, resolve_device
 
 
 class Chapter:
@@ -51,6 +52,17 @@ class Chapter:
         plots.set_style()
         print(f"emergence_lib {__version__}, profile={self.profile}, device={self.device}")
         print(self.settings.description)
+        self.glue(**self.sizes())
+
+    def sizes(self) -> dict[str, object]:
+        """The sizes and settings chapters' prose quotes, glued under these names when the chapter starts, so
+        that no number is typed: the profile's ``seeds``, ``epochs``, ``probe_size`` and ``hidden`` widths, and
+        the training defaults ``lr``, ``momentum``, ``batch_size`` and ``tau`` (the activity threshold)."""
+        defaults = TrainConfig()
+        return {"seeds": self.settings.seeds, "epochs": self.settings.epochs, "probe_size": self.settings.probe_size,
+                "hidden": "-".join(map(str, self.settings.mlp_hidden)), "lr": f"{defaults.lr:g}",
+                "momentum": f"{defaults.momentum:g}", "batch_size": self.settings.batch_size,
+                "tau": f"{defaults.threshold:g}", "level": f"{claims.LEVEL:.0%}"}  # fmt: skip
 
     def datasets(self, names: Sequence[str], published: Callable[[str], bool] | None = None) -> list[str]:
         """The datasets of ``names`` worth running here, printing what data each really is.
@@ -73,12 +85,16 @@ class Chapter:
         warnings.filterwarnings("ignore", category=DatasetFallbackWarning)
         return data
 
-    def verdicts(self, rows: Sequence[dict] | pd.DataFrame, record: bool = True) -> pd.DataFrame:
+    def verdicts(self, rows: Sequence[dict] | pd.DataFrame, record: bool = True, headline: str | None = None,
+                 answer: str | None = None) -> pd.DataFrame:
         """Show the verdicts (rows of :func:`~emergence_lib.analysis.claims.verdict_rows`) and what they say.
 
         Displays the table and its plain-language summary (:func:`~emergence_lib.analysis.claims.summary`) and,
-        when ``record``, stores them for the scorecard (:func:`~emergence_lib.analysis.scorecard.record`).
-        Returns the table.
+        when ``record``, stores them for the scorecard (:func:`~emergence_lib.analysis.scorecard.record`). For the
+        chapter's opening it glues ``answer``, one sentence with the verdicts of the experiment ``headline`` (by
+        default the first, the paper's setting; :func:`~emergence_lib.analysis.claims.answer`), and
+        ``answer_figure``, their forest plot (:func:`~emergence_lib.plots.forest`); a chapter whose question is
+        not answered by its verdicts alone passes its own ``answer``. Returns the table.
         """
         from IPython.display import Markdown, display  # the book's extra: only chapters call this
 
@@ -87,7 +103,21 @@ class Chapter:
             scorecard.record(verdicts, self.name, self.profile)
         display(verdicts[list(claims.SHOWN_COLUMNS)].round(3))
         display(Markdown(claims.summary(verdicts, self.profile)))
+        setting = verdicts["setting"].iloc[0] if headline is None else headline
+        shown = verdicts[(verdicts["setting"] == setting)
+                         & ~verdicts["claim"].astype(str).str.contains(claims.LEVEL_CLAIM)]  # fmt: skip
+        self.glue(answer=claims.answer(verdicts, setting) if answer is None else answer)
+        self.figure("answer_figure", plots.forest(shown, title=shown["experiment"].iloc[0]))
         return verdicts
+
+    def figure(self, name: str, fig: plt.Figure, show: bool = False) -> None:
+        """Keep ``fig`` for the page under ``name``, shown where the prose places ``{glue:figure}`name```; with
+        ``show`` it is also drawn here (for a reader of the notebook; tag the cell ``remove-cell`` so that the site
+        shows it once)."""
+        from myst_nb import glue
+
+        glue(name, fig, display=show)
+        plt.close(fig)  # else the inline backend would draw it a second time at the end of the cell
 
     def glue(self, **values: object) -> None:
         """Make values available to the chapter's prose (``{glue:text}`name```), never displayed in place."""

@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -27,7 +28,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..engine.locations import ROOT_VARIABLE, atomic_write_text, executed_dir, site_dir, student_dir
+from . import browser
+from ..engine.locations import (ROOT_VARIABLE, atomic_write_text, executed_dir, screenshots_dir, site_dir,
+                                student_dir)
 from ..engine.profiles import PROFILES as _PROFILE_TABLE
 from ..engine.profiles import get_profile
 from ..engine.train import DEVICES, resolve_device
@@ -55,6 +58,10 @@ and published results."""
 
 SOLUTION_TAG = "solution"
 """Cell tag of every solution cell; :func:`student_notebooks` removes these cells."""
+
+SITE_HIDDEN_TAGS = ("parameters", "injected-parameters")
+"""Cells the site does not show (tagged ``remove-cell`` in the executed copies only): the chapter's papermill
+``parameters`` cell and the one papermill injects. The chapters in git and the student copies keep them."""
 
 # A sphinx-exercise solution directive, plain or gated; a cell holding one must be tagged SOLUTION_TAG.
 _SOLUTION_DIRECTIVE = re.compile(r"\{solution(?:-start|-end)?\}")
@@ -231,7 +238,7 @@ def execute_chapter(source: Path, output: Path, profile: str, device: str) -> st
 
     output.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with _kernel_environment():
+        with _kernel_environment(), _kernel_manager() as manager:
             papermill.execute_notebook(
                 str(source),
                 str(output),
@@ -241,12 +248,50 @@ def execute_chapter(source: Path, output: Path, profile: str, device: str) -> st
                 cwd=str(output.parent),
                 progress_bar=False,
                 log_output=False,
+                **manager,
             )
     except papermill.PapermillExecutionError as exc:
         return f"{exc.ename}: {exc.evalue} (cell with execution count {exc.exec_count})"
     except Exception as exc:  # kernel died, kernel not found, malformed notebook: still one line per chapter
         return f"{type(exc).__name__}: {exc}"
+    finally:
+        if output.is_file():
+            hide_for_site(output)
     return None
+
+
+@contextmanager
+def _kernel_manager() -> Iterator[dict]:
+    """papermill's keyword for a kernel reached over local sockets (IPC) rather than TCP, where the system has them.
+
+    A kernel on TCP warns, once per chapter, that its traffic is unencrypted; local sockets are private to the
+    machine and need no warning. Windows has no IPC transport, so it keeps the default.
+    """
+    if os.name == "nt":
+        yield {}
+        return
+    from jupyter_client.manager import KernelManager  # comes with papermill (the `book` extra)
+
+    with tempfile.TemporaryDirectory(prefix="emergence-kernel-") as sockets:  # short path: socket names are limited
+
+        class LocalSocketKernelManager(KernelManager):
+            def __init__(self, **kwargs):
+                super().__init__(transport="ipc", ip=os.path.join(sockets, "kernel"), **kwargs)
+
+        yield {"kernel_manager_class": LocalSocketKernelManager}
+
+
+def hide_for_site(notebook: Path) -> None:
+    """Tag the cells of :data:`SITE_HIDDEN_TAGS` in an executed notebook ``remove-cell``, so the site opens with
+    the chapter's substance; the notebook still holds them (a reader who downloads it sees the parameters)."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if any(tag in tags for tag in SITE_HIDDEN_TAGS) and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    atomic_write_text(notebook, nbformat.writes(nb))
 
 
 def execute(
@@ -461,13 +506,16 @@ def build_site(profile: str = "default", out: str | Path | None = None, root: st
     ``_toc.yml`` but never executed for this profile are rendered from their output-free source (a note says so).
     The build is fresh (``--all``) so that every warning is reported each time, and with ``strict`` every warning
     fails it (``-W --keep-going``: all warnings are listed before failing). The status page is rewritten first,
-    with the build date (see :func:`write_status_page`).
+    with the build date (see :func:`write_status_page`). The built site is then checked as a reader meets it
+    (:func:`~emergence_lib.book.browser.check_site`: nothing fetched from another site; with Chromium, the
+    scorecard's verdicts within a 1280 px screen and formulas typeset, screenshots in ``_build/screenshots/``);
+    with ``strict`` a failed check fails the build.
 
     Returns:
         The folder holding ``index.html``.
 
     Raises:
-        BookError: When Jupyter Book fails.
+        BookError: When Jupyter Book fails, or (``strict``) the site fails a reader check.
     """
     root = book_root(root)
     out = Path(out) if out is not None else root
@@ -486,6 +534,14 @@ def build_site(profile: str = "default", out: str | Path | None = None, root: st
     html = site_dir(out)
     if status != 0:
         raise BookError(f"jupyter-book build failed (exit status {status}); the warnings above say why")
+    problems, rendered = browser.check_site(html, screenshots_dir(out))
+    seen = (f"pages rendered at {browser.WIDTH} px, screenshots in {screenshots_dir(out)}" if rendered
+            else f"pages not rendered: no browser ({browser.INSTALL_HINT})")  # fmt: skip
+    print(f"site check: {len(problems)} problem(s); {seen}")
+    for problem in problems:
+        print(f"  {problem}")
+    if problems and strict:
+        raise BookError(f"the site fails {len(problems)} reader check(s), listed above")
     return html
 
 

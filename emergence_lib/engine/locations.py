@@ -67,6 +67,11 @@ def site_dir(out: str | Path) -> Path:
     return Path(out) / BUILD / "html"
 
 
+def screenshots_dir(out: str | Path) -> Path:
+    """``<out>/_build/screenshots``: the site's pages as a reader's browser shows them, taken after each build."""
+    return Path(out) / BUILD / "screenshots"
+
+
 def student_dir(out: str | Path) -> Path:
     """``<out>/_build/student``: the chapters without solutions, to hand out."""
     return Path(out) / BUILD / "student"

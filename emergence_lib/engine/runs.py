@@ -345,6 +345,13 @@ def run_sweep(
     return [load_run(run_path(c, root)) for c in configs]
 
 
+def data_used(run: Run) -> str:
+    """The dataset ``run`` really trained on: its config's dataset, or the stand-in it fell back to."""
+    env = run.environment
+    # runs stored before "data_used" existed fell back to the only stand-in there is
+    return env.get("data_used", "mnist_subset" if env["fallback"] else run.config.dataset)
+
+
 def results_table(runs: Sequence[Run]) -> pd.DataFrame:
     """Per-epoch histories of ``runs`` in one long table, each row with its run's key, config and data source."""
     frames = []
@@ -353,9 +360,7 @@ def results_table(runs: Sequence[Run]) -> pd.DataFrame:
         config = {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in config.items()}
         env = run.environment
         extra = {"key": run.config.key, "data_source": env["data_source"], "fallback": env["fallback"],
-                 # runs stored before "data_used" existed fell back to the only stand-in there is
-                 "data_used": env.get("data_used", "mnist_subset" if env["fallback"] else run.config.dataset),
-                 **config}  # fmt: skip
+                 "data_used": data_used(run), **config}  # fmt: skip
         # One concat rather than a column at a time: histories with measurement variants have many columns.
         frames.append(pd.concat([run.history, pd.DataFrame(extra, index=run.history.index)], axis=1))
     return pd.concat(frames, ignore_index=True)

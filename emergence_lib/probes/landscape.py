@@ -27,6 +27,7 @@ from torch import nn
 from torch.nn.utils import prune as torch_prune
 
 from .._checks import check_choice, check_integer
+from ..engine.runs import data_used
 from ..engine.train import resolve_device
 from ..metric.graph import _evaluation
 from .hessian import Curvature
@@ -792,7 +793,8 @@ class LandscapeProbe:
             ``{"key", **columns(run), "log10_absolute", "fraction", "test_acc"`` (the last row of the run's
             history), ``"local_minima", "second_difference", "sharpness"`` (:func:`ruggedness` of
             :meth:`surface`), ``"top_eigenvalue", "trace", "trace_std_error"`` (one curvature on the batch),
-            ``"data_source", "fallback"}`` (from the run's environment).
+            ``"dataset", "data_used", "data_source", "fallback"}`` (the dataset asked for, and from the run's
+            environment the data really used).
         """
         model = self._model(run)
         surface = self._surface(run, (self.axis, self.axis), model)
@@ -810,6 +812,8 @@ class LandscapeProbe:
             "top_eigenvalue": top.values[0],
             "trace": trace.trace,
             "trace_std_error": trace.std_error,
+            "dataset": run.config.dataset,
+            "data_used": data_used(run),
             "data_source": run.environment["data_source"],
             "fallback": run.environment["fallback"],
         }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -354,3 +356,26 @@ def test_magnitude_and_random_are_compared_seed_by_seed() -> None:
     assert list(finals["sparsity"]) == ["0%", "50%"] and list(finals["seeds"]) == [5, 5]
     few = claims.final_accuracy(claims.pruned_runs(_pruning_table(seeds=2)))
     assert set(few["95% CI"]) == {"too few seeds"}
+
+
+def test_answer_names_every_verdict_the_data_and_a_stand_in() -> None:
+    rows = pd.DataFrame({"setting": ["MLP on mnist"] * 5 + ["CNN on cifar10"],
+                         "experiment": ["MLP on mnist_subset (stand-in for mnist)"] * 5 + ["CNN"],
+                         "claim": ["1", "2a", "2b", "5a (sparsity 0.3)", "6 (local_minima)", "1"],
+                         "verdict": ["supported", "contradicted", "inconclusive", "supported", "supported",
+                                     "contradicted"],
+                         "seeds": [5] * 6, "fallback": [True] * 5 + [False]})  # fmt: skip
+    text = claims.answer(rows)
+    assert text == ("With 5 seeds of MLP on mnist_subset (stand-in for mnist), claim 1 is supported, 2a is "
+                    "contradicted and 2b is inconclusive; on stand-in data, so not evidence about the dataset it "
+                    "replaces.")  # levels and side measures left out: the claim's own rows decide
+    assert claims.answer(rows, "CNN on cifar10") == "With 5 seeds of CNN, claim 1 is contradicted."
+    with pytest.raises(ValueError, match="MLP on mnist"):
+        claims.answer(rows, "no such experiment")
+
+
+def test_rule_settings_follow_the_functions_defaults() -> None:
+    settings = claims.rule_settings()
+    assert settings["window"] == str(inspect.signature(claims.convergence_epoch).parameters["window"].default)
+    assert settings["ratio"] == f"{inspect.signature(claims.zero_at_convergence).parameters['ratio'].default:.0%}"
+    assert settings["speed_target"] == f"{claims.SPEED_TARGET:.0%}"

@@ -152,3 +152,17 @@ def test_for_reading_shows_effect_counts_and_the_registered_verdict_where_it_dif
     assert row["effect [95% CI]"] == f"{row['estimate']:.2f} [{row['low']:.2f}, {row['high']:.2f}]"
     assert (row["counts"], row["as first registered"]) == ("yes", "same")
     assert shown.loc["6", "effect [95% CI]"] == "" and shown.loc["6", "as first registered"] == ""
+
+
+def test_compact_table_and_answer_for_a_reader() -> None:
+    empty = pd.DataFrame(columns=["chapter", "setting", "claim", "fallback", "profile"])
+    card = scorecard.scorecard(empty).astype(object)
+    card.loc[0, ["estimate", "low", "high", "n", "verdict", "fallback", "counts", "registered_verdict"]] = [
+        0.8, 0.6, 0.9, 5, "supported", False, True, "inconclusive"]
+    table = scorecard.compact(card)
+    assert list(table.columns)[-1] == "first registered" and table.loc[0, "first registered"] == "inconclusive"
+    assert table.loc[0, "effect [95% CI]"] == "0.80 [0.60, 0.90]" and table.loc[0, "data"] == "real"
+    assert table.loc[1, "data"] == "" and table.loc[1, "first registered"] == ""
+    n = len(card)
+    assert scorecard.answer(card) == (f"1 of {n} claims are decided on the paper's datasets: 1 supported; the other "
+                                      f"{n - 1} do not count (stand-in data, a checks-only profile, or not computed).")

@@ -93,10 +93,45 @@ def test_chapter_verdicts_are_recorded_shown_and_summarized(tmp_path: Path, monk
     effect = claims.Effect("2a", "E grows with width", "Spearman", 0.5, 0.2, 0.8, 0.0, 1, 5, "seeds", "supported")
     table = pd.DataFrame({"key": ["a"], "train.seed": [0], "data_source": ["real MNIST"], "fallback": [False],
                           "dataset": ["mnist"], "data_used": ["mnist"]})
+    glued = {}
+    monkeypatch.setattr("myst_nb.glue", lambda name, value, display=True: glued.update({name: value}))
     verdicts = chapter.verdicts(claims.verdict_rows([effect], "MLP on mnist", table))
+    assert glued["answer"] == "With 1 seeds of MLP on mnist, claim 2a is supported."  # the chapter's opening
+    assert len(glued["answer_figure"].axes) == 1  # its forest plot: one row per claim
     assert el.locations.verdicts_path("feedforward", "smoke").exists()
     assert list(el.scorecard.load_verdicts("smoke")["claim"]) == ["2a"]
     assert list(verdicts["verdict"]) == ["supported"]
     shown = capsys.readouterr().out
     assert "MLP on mnist" in shown and "supported" in shown
     assert chapter.done() >= 0
+
+
+def test_chapter_glues_the_sizes_its_prose_quotes(monkeypatch) -> None:
+    glued = {}
+    monkeypatch.setattr("myst_nb.glue", lambda name, value, display=True: glued.update({name: value}))
+    el.book.Chapter("feedforward", "smoke", "cpu")
+    smoke, defaults = el.get_profile("smoke"), el.TrainConfig()
+    assert glued["probe_size"] == smoke.probe_size and glued["seeds"] == smoke.seeds
+    assert glued["hidden"] == "-".join(map(str, smoke.mlp_hidden))
+    assert (glued["lr"], glued["momentum"], glued["tau"]) == tuple(f"{v:g}" for v in (defaults.lr, defaults.momentum,
+                                                                                      defaults.threshold))
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_every_chapter_opens_with_its_question_answer_and_figure(path: Path) -> None:
+    """The first screen: the question, the answer in one glued sentence, a glued figure with a caption."""
+    nb = nbformat.read(path, as_version=4)
+    opening = nb.cells[0].source
+    assert "**The question.**" in opening and "**The answer**" in opening
+    assert "{glue:text}`" in opening.split("**The answer**", 1)[1].split("\n\n", 1)[0]
+    figure = re.search(r"```\{glue:figure\} (\w+)\n:name: [\w-]+\n\n(.+?)```", opening, re.S)
+    assert figure and len(figure.group(2).split()) > 10, "the opening figure needs a caption saying what to see"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_setup_cells_are_folded_on_the_site(path: Path) -> None:
+    """The shared setup (imports, the Chapter) shows its output but folds its code away."""
+    for cell in nbformat.read(path, 4).cells:
+        if cell.cell_type == "code" and "el.book.Chapter(" in cell.source:
+            tags = cell.metadata.get("tags", [])
+            assert {"hide-input", "remove-input", "remove-cell"} & set(tags), f"{path.stem}: setup cell not hidden"

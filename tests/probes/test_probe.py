@@ -45,6 +45,7 @@ def chapter_probe(run: el.Run, batch: tuple[torch.Tensor, torch.Tensor]) -> dict
     return {"key": run.config.key, "log10_absolute": last["log10_absolute"], "fraction": last["fraction"],
             "test_acc": last["test_acc"], **el.landscape.ruggedness(surface),
             "top_eigenvalue": top.values[0], "trace": trace.trace, "trace_std_error": trace.std_error,
+            "dataset": run.config.dataset, "data_used": el.runs.data_used(run),
             "data_source": run.environment["data_source"], "fallback": run.environment["fallback"]}  # fmt: skip
 
 
@@ -64,7 +65,7 @@ def test_extra_columns_come_right_after_the_key_and_table_stacks_the_rows(runs: 
     table = probe.table(runs, columns=describe)
     assert isinstance(table, pd.DataFrame)
     assert list(table.columns[:4]) == ["key", "hidden", "sparsity", "log10_absolute"]
-    assert list(table.columns[-3:]) == ["trace_std_error", "data_source", "fallback"]
+    assert list(table.columns[-5:]) == ["trace_std_error", "dataset", "data_used", "data_source", "fallback"]
     assert table["key"].tolist() == [r.config.key for r in runs]
     assert table["sparsity"].tolist() == [0.0, 0.5]
     expected = pd.DataFrame([chapter_probe(r, batch) for r in runs])
