@@ -74,6 +74,10 @@ _KERNEL_ENV: dict[str, str | None] = {
 }
 
 
+_ENVIRONMENT = ("profile", "device", "python", "torch", "emergence_lib", "platform")
+"""What the status page records of each chapter's execution, besides its result, time and date."""
+
+
 class BookError(RuntimeError):
     """A chapter failed to execute, or Jupyter Book failed to build the site."""
 
@@ -445,9 +449,10 @@ def write_status_page(profile: str, out: str | Path | None = None, root: str | P
     keeping the others, and rewrites the page when it is done; :func:`build_site` rewrites it with the build date
     and the commit. The page in git only says that it is filled in when the book is built.
 
-    One row per chapter of ``_toc.yml``, in reading order: profile, result, time, device, execution date and the
-    versions of Python, PyTorch and ``emergence_lib`` and the platform; a chapter never executed for ``profile``
-    says so. Nothing is written when the book has no :data:`STATUS_PAGE`.
+    One row per chapter of ``_toc.yml``, in reading order: result, time and execution date; the profile, device,
+    versions of Python, PyTorch and ``emergence_lib`` and the platform are stated once above the table when every
+    chapter shares them, else as columns. A chapter never executed for ``profile`` says so. Nothing is written
+    when the book has no :data:`STATUS_PAGE`.
 
     Args:
         built: The site's build date (:func:`build_site` passes it); ``None`` says the site is not built yet.
@@ -468,13 +473,19 @@ def write_status_page(profile: str, out: str | Path | None = None, root: str | P
     else:
         when = f"Site built on **{built.astimezone(timezone.utc).strftime('%Y-%m-%d %H:%M:%S UTC')}**{source}."
     how_to = " (see {doc}`/book/how_to_run`)" if (root / BOOK_SOURCES / "how_to_run.md").is_file() else ""
-    columns = ["chapter", "profile", "result", "time", "device", "executed", "python", "torch", "emergence_lib",
-               "platform"]
+    # What every executed chapter shares (the profile, device and versions, as a rule) is said once, above the
+    # table, so that the table fits the text column; what differs between chapters stays a column.
+    executed = [records[name] for name in chapters if name in records]
+    shared = {key: executed[0].get(key) for key in _ENVIRONMENT
+              if executed and all(record.get(key) == executed[0].get(key) for record in executed)}  # fmt: skip
+    columns = ["chapter", "result", "time", "executed", *(key for key in _ENVIRONMENT if key not in shared)]
+    ran = "; ".join(f"{key} {_md(value)}" for key, value in shared.items())
     lines = [
         "# Build status",
         "",
         f"{when} Every chapter of this site was executed with the profile `{_md(profile)}` by",
         f"`python -m emergence_lib.book`{how_to}; this table is written from those executions.",
+        *(["", f"Every executed chapter ran with: {ran}."] if shared else []),
         "",
         "| " + " | ".join(columns) + " |",
         "|" + "---|" * len(columns),
@@ -483,12 +494,11 @@ def write_status_page(profile: str, out: str | Path | None = None, root: str | P
         link = f"{{doc}}`/{name}`"
         record = records.get(name)
         if record is None:
-            lines.append(f"| {link} | {_md(profile)} | not executed (shown without outputs) |" + " |" * 7)
+            lines.append(f"| {link} | not executed (shown without outputs) |" + " |" * (len(columns) - 2))
             continue
         result = "ok" if record.get("ok") else f"**failed**: {_md(record.get('error'))}"
-        cells = [link, _md(record.get("profile", profile)), result, _md(f"{float(record.get('seconds', 0)):.1f} s")]
-        cells += [_md(record.get(key, "?")) for key in ("device", "executed_at", "python", "torch", "emergence_lib",
-                                                        "platform")]
+        cells = [link, result, _md(f"{float(record.get('seconds', 0)):.1f} s"), _md(record.get("executed_at", "?"))]
+        cells += [_md(record.get(key, "?")) for key in columns[4:]]
         lines.append("| " + " | ".join(cells) + " |")
     failed = sum(1 for name in chapters if name in records and not records[name].get("ok"))
     lines += ["", f"{len(chapters)} chapter(s), {sum(name in records for name in chapters)} executed, {failed} failed."]
