@@ -497,7 +497,8 @@ def write_status_page(profile: str, out: str | Path | None = None, root: str | P
             lines.append(f"| {link} | not executed (shown without outputs) |" + " |" * (len(columns) - 2))
             continue
         result = "ok" if record.get("ok") else f"**failed**: {_md(record.get('error'))}"
-        cells = [link, result, _md(f"{float(record.get('seconds', 0)):.1f} s"), _md(record.get("executed_at", "?"))]
+        seconds = _md(f"{float(record.get('seconds', 0)):.1f}\u00a0s")  # a no-break space: one line in the table
+        cells = [link, result, seconds, _md(record.get("executed_at", "?"))]
         cells += [_md(record.get(key, "?")) for key in columns[4:]]
         lines.append("| " + " | ".join(cells) + " |")
     failed = sum(1 for name in chapters if name in records and not records[name].get("ok"))
