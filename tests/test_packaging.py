@@ -216,7 +216,8 @@ def package_sources(files: list[str]) -> set[str]:
     """The modules and the package data the wheel must hold, as paths inside the wheel."""
     return {
         f for f in files
-        if f.startswith(PACKAGE + "/") and (f.endswith(".py") or re.fullmatch(rf"{PACKAGE}/pilots/[^/]+\.csv", f))
+        if f.startswith(PACKAGE + "/") and (f.endswith(".py") or re.fullmatch(rf"{PACKAGE}/pilots/[^/]+\.csv", f)
+                                             or f == f"{PACKAGE}/engine/fingerprints.json")
     }
 
 
@@ -272,7 +273,7 @@ def test_git_ignores_no_file_of_the_package(clone_files: list[str]) -> None:
     on_disk = {
         p.relative_to(ROOT).as_posix()
         for p in (ROOT / PACKAGE).rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix in {".py", ".csv"}
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix in {".py", ".csv", ".json"}
     }
     assert on_disk - set(clone_files) == set(), "files of the package that git ignores, so no clone holds them"
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -22,7 +23,7 @@ from .._checks import check_choice
 from .claims import STATEMENTS, VERDICT_COLUMNS, VERDICTS
 from ..engine.profiles import checks_only
 from ..engine.locations import verdicts_path, verdicts_root as _verdicts_root  # noqa: F401 (verdicts_path: a name of this module before 0.2)
-from ..engine.runs import export_results, load_results
+from ..engine.runs import RESULTS_VERSION, export_results, load_results
 from ..experiments import SCORED_CHAPTERS
 
 CHAPTERS = SCORED_CHAPTERS
@@ -69,7 +70,8 @@ def record(
     if missing:
         raise ValueError(f"verdicts lack the columns {missing}; build them with claims.verdict_rows")
     stored = verdicts[list(VERDICT_COLUMNS)].assign(
-        chapter=chapter, profile=profile, computed=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        chapter=chapter, profile=profile, computed=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        results_version=RESULTS_VERSION,
     )
     path = export_results(stored, chapter, profile, _verdicts_root(root))
     if profile == PUBLISHED:
@@ -94,8 +96,10 @@ def load_verdicts(
             table = None
         if table is not None:
             frames.append(table)
-    columns = [*VERDICT_COLUMNS, "chapter", "profile", "computed"]
-    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+    columns = [*VERDICT_COLUMNS, "chapter", "profile", "computed", "results_version"]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True).reindex(columns=columns)  # no results_version: before it was kept
 
 
 def counts(verdicts: pd.DataFrame) -> pd.Series:
@@ -110,20 +114,43 @@ def counts(verdicts: pd.DataFrame) -> pd.Series:
 SCORECARD_COLUMNS = ["claim", "statement", "chapter", "experiment", "definition", "estimate", "low", "high", "null", "n",
                      "unit", "seeds", "profile", "data used", "fallback", "counts", "verdict", "rule",
                      "registered_verdict", "registered_estimate", "registered_low", "registered_high", "registered_n",
-                     "registered_unit", "registered_definition", "computed"]  # fmt: skip
+                     "registered_unit", "registered_definition", "computed", "results_version", "flag"]  # fmt: skip
 """The columns of :func:`scorecard`: the effect and verdict by the amended rules, whether the row counts as
-evidence (:func:`counts`), and the effect and verdict by the first-registered rule (``registered_*``)."""
+evidence (:func:`counts`), the effect and verdict by the first-registered rule (``registered_*``), and why a row
+cannot be trusted as computed by this build (``flag``, :func:`flags`)."""
 
 
-def scorecard(verdicts: pd.DataFrame) -> pd.DataFrame:
+def flags(verdicts: pd.DataFrame, failed: Sequence[str] = ()) -> pd.Series:
+    """Why each verdict row cannot be trusted as this build's ("" when it can): computed by older code (its
+    ``results_version`` is not :data:`~emergence_lib.engine.runs.RESULTS_VERSION`, or missing), or its chapter is
+    among ``failed`` (the chapters whose latest execution failed: the verdicts stored are from an earlier one)."""
+    version = verdicts["results_version"] if "results_version" in verdicts else pd.Series(float("nan"), verdicts.index)
+
+    def why(row_version: object, chapter: object) -> str:
+        reasons = []
+        if pd.isna(row_version) or int(row_version) != RESULTS_VERSION:
+            older = "before versions were recorded" if pd.isna(row_version) else f"version {int(row_version)}"
+            reasons.append(f"computed by older code ({older}; now {RESULTS_VERSION})")
+        if chapter in failed:
+            reasons.append(f"the chapter '{chapter}' failed in this build: these are earlier verdicts")
+        return "; ".join(reasons)
+
+    return pd.Series([why(v, c) for v, c in zip(version, verdicts["chapter"])], index=verdicts.index, dtype=object)
+
+
+def scorecard(verdicts: pd.DataFrame, failed: Sequence[str] = ()) -> pd.DataFrame:
     """One row per claim of :data:`~emergence_lib.analysis.claims.STATEMENTS`: the verdict of its :data:`PRIMARY` experiment,
     with the effect, its 95% interval, the units and seeds behind it, the profile and data really used, whether the
     row counts as evidence (:func:`counts`), and the first-registered effect and verdict beside it.
 
     A claim whose experiment has no recorded verdict gets the verdict :data:`NOT_COMPUTED` and names the chapter
-    to run.
+    to run. A row flagged by :func:`flags` (older code, or a chapter that ``failed`` in this build) never counts.
     """
-    verdicts = verdicts.assign(counts=counts(verdicts)) if len(verdicts) else verdicts.assign(counts=[])
+    if len(verdicts):
+        flag = flags(verdicts, failed)
+        verdicts = verdicts.assign(flag=flag, counts=counts(verdicts) & (flag == ""))
+    else:
+        verdicts = verdicts.assign(flag=[], counts=[])
     rows = []
     for claim, statement in STATEMENTS.items():
         chapter, setting = PRIMARY[claim]
@@ -135,7 +162,8 @@ def scorecard(verdicts: pd.DataFrame) -> pd.DataFrame:
             continue
         row = found.iloc[0]
         rows.append({**base, **{c: row[c] for c in SCORECARD_COLUMNS if c in row.index}})
-    return pd.DataFrame(rows).reindex(columns=SCORECARD_COLUMNS)
+    card = pd.DataFrame(rows).reindex(columns=SCORECARD_COLUMNS)
+    return card.assign(flag=card["flag"].astype(object).fillna(""))
 
 
 def tally(card: pd.DataFrame) -> str:
@@ -202,8 +230,9 @@ def for_reading(table: pd.DataFrame) -> pd.DataFrame:
 
 def compact(card: pd.DataFrame) -> pd.DataFrame:
     """The scorecard as a reader takes it in: claim, statement, effect with its 95% interval, seeds, data
-    (``real`` or ``stand-in``), verdict, and the verdict as first registered where it differs from the amended
-    one (the column is left out when none does). Definitions stay in the full table (``definition``).
+    (``real`` or ``stand-in``), verdict, the verdict as first registered where it differs from the amended one
+    (the column is left out when none does), and a ``flag`` column when a row is flagged (:func:`flags`).
+    Definitions stay in the full table (``definition``).
 
     Example:
         >>> card = scorecard(pd.DataFrame(columns=["chapter", "setting", "claim", "fallback", "profile"]))
@@ -213,8 +242,10 @@ def compact(card: pd.DataFrame) -> pd.DataFrame:
     shown = for_reading(card)
     data = card["fallback"].map(lambda f: "" if pd.isna(f) else ("stand-in" if f else "real"))
     differs = card["registered_verdict"].notna() & (card["registered_verdict"] != card["verdict"])
+    flagged = card["flag"] if "flag" in card else pd.Series("", index=card.index)
     table = pd.DataFrame({"claim": card["claim"], "statement": card["statement"].str.rstrip("."),
                           "effect [95% CI]": shown["effect [95% CI]"], "seeds": card["n"].astype("Int64"),
                           "data": data, "verdict": card["verdict"],
                           "first registered": card["registered_verdict"].where(differs, "")})  # fmt: skip
-    return table if differs.any() else table.drop(columns="first registered")
+    table = table if differs.any() else table.drop(columns="first registered")
+    return table.assign(flag=flagged) if (flagged != "").any() else table

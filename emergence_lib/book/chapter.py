@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -109,6 +110,14 @@ class Chapter:
         self.glue(answer=claims.answer(verdicts, setting) if answer is None else answer)
         self.figure("answer_figure", plots.forest(shown, title=shown["experiment"].iloc[0]))
         return verdicts
+
+    def failed_chapters(self) -> list[str]:
+        """The chapters whose latest execution in this build failed (their stored verdicts are earlier ones), read
+        from the build-status records beside the executing chapter; none outside a build."""
+        from .executor import STATUS_RECORDS, _read_records
+
+        records = _read_records(Path.cwd().parent / STATUS_RECORDS)  # the kernel runs in <staging>/book
+        return [Path(name).name for name, record in records.items() if not record.get("ok")]
 
     def figure(self, name: str, fig: plt.Figure, show: bool = False) -> None:
         """Keep ``fig`` for the page under ``name``, shown where the prose places ``{glue:figure}`name```; with

@@ -367,8 +367,11 @@ def results_table(runs: Sequence[Run]) -> pd.DataFrame:
 
 
 def export_results(table: pd.DataFrame, name: str, profile: str, root: str | Path | None = None) -> Path:
-    """Write a results table (no weights) to ``results/<profile>/<name>.csv``, atomically."""
+    """Write a results table (no weights) to ``results/<profile>/<name>.csv``, atomically, with a
+    ``results_version`` column (:data:`RESULTS_VERSION`, unless the table has one): which code computed it."""
     path = results_path(name, profile, root)
+    if "results_version" not in table:
+        table = table.assign(results_version=RESULTS_VERSION)
     atomic_write_text(path, table.to_csv(index=False, na_rep="NaN"))
     return path
 

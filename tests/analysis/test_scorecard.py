@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import emergence_lib as el
 from emergence_lib import claims, scorecard
 
 
@@ -166,3 +167,22 @@ def test_compact_table_and_answer_for_a_reader() -> None:
     n = len(card)
     assert scorecard.answer(card) == (f"1 of {n} claims are decided on the paper's datasets: 1 supported; the other "
                                       f"{n - 1} do not count (stand-in data, a checks-only profile, or not computed).")
+
+
+def test_rows_of_older_code_or_of_a_failed_chapter_are_flagged_and_never_count(tmp_path: Path) -> None:
+    effect = claims.Effect("1", claims.STATEMENTS["1"], "d", 0.8, 0.6, 0.9, 0.0, 1, 5, "seeds", "supported")
+    runs = pd.DataFrame({"train.seed": [0], "data_source": ["MNIST"], "fallback": [False], "dataset": ["mnist"],
+                         "data_used": ["mnist"]})
+    scorecard.record(pd.DataFrame(claims.verdict_rows([effect], "MLP on mnist", runs)), "feedforward", "default",
+                     root=tmp_path, results_root=tmp_path / "results")  # fmt: skip
+    stored = scorecard.load_verdicts("default", root=tmp_path, results_root=tmp_path / "results")
+    assert list(stored["results_version"]) == [el.RESULTS_VERSION]  # the code that computed them is kept
+    fresh = scorecard.scorecard(stored)
+    assert fresh.loc[0, "flag"] == "" and bool(fresh.loc[0, "counts"])
+    older = scorecard.scorecard(stored.assign(results_version=el.RESULTS_VERSION - 1))
+    assert "older code" in older.loc[0, "flag"] and not older.loc[0, "counts"]
+    unknown = scorecard.scorecard(stored.drop(columns="results_version"))
+    assert "before versions were recorded" in unknown.loc[0, "flag"]
+    failed = scorecard.scorecard(stored, failed=["feedforward"])
+    assert "failed in this build" in failed.loc[0, "flag"] and not failed.loc[0, "counts"]
+    assert "flag" in scorecard.compact(failed) and "flag" not in scorecard.compact(fresh)

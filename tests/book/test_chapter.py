@@ -4,6 +4,7 @@ and the helpers (el.book.Chapter) they share."""
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import warnings
 from pathlib import Path
@@ -135,3 +136,14 @@ def test_setup_cells_are_folded_on_the_site(path: Path) -> None:
         if cell.cell_type == "code" and "el.book.Chapter(" in cell.source:
             tags = cell.metadata.get("tags", [])
             assert {"hide-input", "remove-input", "remove-cell"} & set(tags), f"{path.stem}: setup cell not hidden"
+
+
+def test_chapter_reads_which_chapters_failed_in_this_build(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "book").mkdir()
+    records = {"chapters": {"book/pruning": {"ok": False}, "book/feedforward": {"ok": True}}}
+    (tmp_path / el.book.STATUS_RECORDS).write_text(json.dumps(records))
+    chapter = el.book.Chapter("scorecard", "smoke", "cpu")
+    monkeypatch.chdir(tmp_path / "book")  # where the executor starts a chapter's kernel
+    assert chapter.failed_chapters() == ["pruning"]
+    monkeypatch.chdir(tmp_path)  # outside a build: nothing recorded
+    assert chapter.failed_chapters() == []

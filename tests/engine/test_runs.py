@@ -317,3 +317,9 @@ def test_trajectory_seeds_default_to_the_seeds_and_never_fall_below_them() -> No
     assert el.get_profile("default").trajectory_seeds > el.get_profile("default").seeds
     with pytest.raises(ValueError, match=r"trajectory_seeds \(3\) must be at least seeds \(5\)"):
         dataclasses.replace(el.get_profile("default"), trajectory_seeds=3)
+
+
+def test_published_tables_record_the_code_version(tmp_path) -> None:
+    path = runs.export_results(pd.DataFrame({"key": ["a"], "x": [1.0]}), "table", "smoke", tmp_path)
+    assert list(runs.load_results("table", "smoke", tmp_path)["results_version"]) == [runs.RESULTS_VERSION]
+    assert path.is_file()
