@@ -9,6 +9,9 @@
    up during the run affects both alike; medians are reported.
 2. Pruning a VGG-19 (about 20 million weights) to 70% by global magnitude: median wall time of a few repeats,
    each on a fresh copy of the unpruned network.
+3. Memory of iterative global pruning on that VGG-19: resident memory after 1 and after 10 steps, with the
+   library's release of the masks torch's hooks keep (:func:`emergence_lib.engine.prune.release_masks`) and
+   without it (target: flat, no growth per step).
 
 Run: ``.venv/bin/python benchmarks/bench_prune.py`` (``--quick`` for a smoke run). Prints figures; asserts nothing.
 """
@@ -17,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
+import os
 import statistics
 
 import torch
@@ -65,7 +70,37 @@ def main() -> None:
     real = el.prune.sparsity(fresh)["sparsity"].iloc[-1]
     print(f"VGG-19 ({weights / 1e6:.1f} M weights) global magnitude to {args.sparsity:.0%}: "
           f"{statistics.median(times):.3f} s (median of {len(times)}; sparsity {real:.4f})")  # fmt: skip
+    fresh = None  # free it before measuring memory
+    steps = 3 if args.quick else 10
+    arms = (("masks released (the library)", el.prune.release_masks), ("masks kept (torch's default)", None))
+    for label, release in arms:
+        print(f"iterative global pruning of VGG-19, {label}: {memory_after_steps(vgg, steps, release)}")
     print(load.report())
+
+
+def resident_mb() -> float:
+    """This process's resident memory in MB (Linux: /proc/self/statm), after a garbage collection."""
+    gc.collect()
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def memory_after_steps(model, steps: int, release) -> str:
+    """Resident memory growth after 1 and after ``steps`` global magnitude steps (sparsity 5% more per step)."""
+    original = el.prune.release_masks
+    if release is None:
+        el.prune.release_masks = lambda model: None  # the arm without the library's release
+    try:
+        model = copy.deepcopy(model)
+        start = resident_mb()
+        grown = {}
+        for step in range(1, steps + 1):
+            el.prune.magnitude(model, 0.05 * step)
+            if step in (1, steps):
+                grown[step] = resident_mb() - start
+    finally:
+        el.prune.release_masks = original
+    return f"+{grown[1]:.0f} MB after 1 step, +{grown[steps]:.0f} MB after {steps}"
 
 
 if __name__ == "__main__":

@@ -96,11 +96,27 @@ def magnitude(model: nn.Module, sparsity: float, scope: str = "global") -> None:
             torch_prune.global_unstructured(
                 params, pruning_method=torch_prune.L1Unstructured, importance_scores=scores, amount=amount
             )
+            release_masks(model)
         return
     for module, name in params:
         amount = _to_prune(sparsity, [module])
         if amount:
             torch_prune.l1_unstructured(module, name, amount=amount, importance_scores=effective_weight(module))
+
+
+def release_masks(model: nn.Module) -> None:
+    """Drop the masks that ``torch.nn.utils.prune``'s ``CustomFromMask`` hooks keep after they were applied.
+
+    ``global_unstructured`` gives every layer a view of one mask of all the weights, and the hook of each step keeps
+    it alive (in the layer's ``PruningContainer``), so iterative global pruning would hold one more full-size mask
+    per step (80 MB a step on VGG-19). The mask each layer uses is its ``weight_mask`` buffer; the hooks' copies are
+    only read when they are applied.
+    """
+    for module in model.modules():
+        for hook in module._forward_pre_hooks.values():
+            for method in getattr(hook, "_pruning_methods", (hook,)):
+                if isinstance(method, torch_prune.CustomFromMask):
+                    method.mask = None
 
 
 def _mask_lowest(scores: torch.Tensor, unpruned: torch.Tensor, amount: int) -> torch.Tensor:
@@ -144,6 +160,7 @@ def at_random(model: nn.Module, sparsity: float, scope: str = "global", seed: in
         mask = _mask_lowest(torch.cat([scores[k] for k in group]), torch.cat([u.flatten() for u in unpruned]), amount)
         for module, part in zip(modules, mask.split([u.numel() for u in unpruned])):
             torch_prune.custom_from_mask(module, "weight", part.view_as(module.weight))
+    release_masks(model)  # each layer's mask is a view of the concatenated one
 
 
 def _mask_nodes(module: nn.Module, name: str, drop: torch.Tensor, dim: int, block: int = 1) -> None:

@@ -195,6 +195,7 @@ def _environment(data, device: torch.device) -> dict:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type,
+        "torch_threads": torch.get_num_threads(),  # CPU numbers depend on it (reductions split across threads)
         "data_source": data.source,
         "data_used": data.used,
         "fallback": bool(data.fallback),
@@ -298,8 +299,22 @@ def execute(
     return load_run(path)
 
 
-def _execute_quietly(config: RunConfig, root: str, data_root: str, device: str) -> str:
+def _execute_quietly(config: RunConfig, root: str, data_root: str, device: str, threads: int) -> str:
+    torch.set_num_threads(threads)  # workers x threads = cores: more would only make the workers wait on each other
     return str(execute(config, root=root, data_root=data_root, device=device, progress=False).path)
+
+
+def worker_threads(n_jobs: int, cores: int | None = None) -> int:
+    """Torch threads for each of ``n_jobs`` sweep workers (joblib's convention: -1 for one per core), so that
+    workers x threads = cores.
+
+    Example:
+        >>> worker_threads(2, cores=2), worker_threads(1, cores=8), worker_threads(-1, cores=8)
+        (1, 8, 1)
+    """
+    cores = cores or os.cpu_count() or 1
+    workers = cores + 1 + n_jobs if n_jobs < 0 else n_jobs
+    return max(1, cores // max(1, workers))
 
 
 def run_sweep(
@@ -318,7 +333,8 @@ def run_sweep(
 
     Args:
         configs: the runs (duplicates are run once).
-        n_jobs: parallel workers (joblib's convention: -1 for all cores); 1 runs in this process.
+        n_jobs: parallel workers (joblib's convention: -1 for all cores); 1 runs in this process. Each worker
+            uses :func:`worker_threads` torch threads, so that workers x threads = cores.
         root, data_root, device: as in :func:`execute`.
         backend: a joblib backend, e.g. ``"dask"`` to run on the ``dask.distributed.Client`` created beforehand
             (install the ``cluster`` extra); None for joblib's default (local processes).
@@ -336,9 +352,10 @@ def run_sweep(
                 bar.update()
         else:
             backend_args = {} if backend is None else {"backend": backend}
+            threads = worker_threads(n_jobs)
             with joblib.parallel_config(n_jobs=n_jobs, **backend_args):
                 jobs = joblib.Parallel(return_as="generator_unordered")(
-                    joblib.delayed(_execute_quietly)(c, str(root), str(data_root), device) for c in todo
+                    joblib.delayed(_execute_quietly)(c, str(root), str(data_root), device, threads) for c in todo
                 )
                 for _ in jobs:
                     bar.update()
@@ -353,14 +370,15 @@ def data_used(run: Run) -> str:
 
 
 def results_table(runs: Sequence[Run]) -> pd.DataFrame:
-    """Per-epoch histories of ``runs`` in one long table, each row with its run's key, config and data source."""
+    """Per-epoch histories of ``runs`` in one long table, each row with its run's key, config, data source and
+    ``results_version`` (the code version its key was computed under)."""
     frames = []
     for run in runs:
         config = pd.json_normalize(run.config.to_dict(), sep=".").iloc[0].to_dict()
         config = {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in config.items()}
         env = run.environment
         extra = {"key": run.config.key, "data_source": env["data_source"], "fallback": env["fallback"],
-                 "data_used": data_used(run), **config}  # fmt: skip
+                 "data_used": data_used(run), "results_version": RESULTS_VERSION, **config}  # fmt: skip
         # One concat rather than a column at a time: histories with measurement variants have many columns.
         frames.append(pd.concat([run.history, pd.DataFrame(extra, index=run.history.index)], axis=1))
     return pd.concat(frames, ignore_index=True)
@@ -404,6 +422,8 @@ def derived_results(
         print(f"{name}: {len(set(keys))} runs read from {results_path(name, profile, results_root)}")
         return stored
     table = compute()
+    if "results_version" not in table:  # as the published copy has it (export_results)
+        table = table.assign(results_version=RESULTS_VERSION)
     if publish if publish is not None else profile == "paper":
         path = export_results(table, name, profile, results_root)
         print(f"{name}: {len(set(keys))} runs computed and published to {path}")

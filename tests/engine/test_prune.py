@@ -404,3 +404,17 @@ def test_config_values_are_normalized_for_the_run_key() -> None:
     a = el.PruneConfig(sparsity=0, steps=np.int64(1))
     assert a == el.PruneConfig(sparsity=0.0) and isinstance(a.sparsity, float) and type(a.steps) is int
     assert el.RunConfig(prune=a).key == el.RunConfig(prune=el.PruneConfig()).key
+
+
+@pytest.mark.parametrize("method", ["magnitude", "at_random"])
+def test_iterative_pruning_keeps_no_mask_of_an_earlier_step_alive(method: str) -> None:
+    """Global pruning hands each layer a view of one mask of all weights; the hooks must not keep one per step."""
+    torch.manual_seed(0)
+    model = el.mlp((30, 20, 10, 5))
+    for sparsity in (0.2, 0.4, 0.6):
+        getattr(el.prune, method)(model, sparsity)
+    kept = [m for module in model.modules() for hook in module._forward_pre_hooks.values()
+            for m in getattr(hook, "_pruning_methods", (hook,)) if getattr(m, "mask", None) is not None]  # fmt: skip
+    assert kept == []
+    assert abs(el.prune.sparsity(model)["sparsity"].iloc[-1] - 0.6) < 0.01  # the masks still prune as they should
+    model(torch.randn(4, 30)).sum().backward()  # and training goes on
