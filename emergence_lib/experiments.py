@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -23,9 +24,10 @@ import pandas as pd
 
 from .engine import runs as stored  # stored runs; `runs` is a method of Experiment
 from .engine.data import load_dataset
-from .engine.profiles import Profile, get_profile
+from .engine.profiles import Profile, checks_only, get_profile
 from .engine.prune import SPARSITIES, PruneConfig
 from .engine.runs import RunConfig
+from .engine.train import resolve_device
 from .metric.activity import activity, capture_activity
 from .metric.emergence import measure
 
@@ -119,23 +121,42 @@ class Experiment:
         """Whether ``results/<profile>/<name>.csv`` exists (results computed elsewhere, e.g. on a GPU)."""
         return stored.load_results(self.name, self.profile) is not None
 
+    def _sweep(self, device: str, sweep_args: dict) -> dict:
+        """The sweep's arguments, with one worker per core where runs are worth it (:func:`sweep_jobs`)."""
+        return {"n_jobs": sweep_jobs(self.profile, device), **sweep_args}
+
     def table(self, device: str = "auto", **sweep_args) -> pd.DataFrame:
         """Every run's per-epoch history, one table with the labels: read from the published results when they
         hold exactly these runs, else trained or read from stored runs (:func:`~emergence_lib.experiment`)."""
         if not self.histories:
             raise ValueError(f"{self.name} publishes a derived table under its name, not the runs' histories; "
                              "use .runs() and .derived()")
-        table = stored.experiment(self.name, self.configs, self.profile, device=device, **sweep_args)
+        table = stored.experiment(self.name, self.configs, self.profile, device=device,
+                                  **self._sweep(device, sweep_args))
         return self.with_labels(table)
 
     def runs(self, device: str = "auto", **sweep_args) -> list[stored.Run]:
         """The stored runs (trained when missing), for experiments that probe the trained networks."""
-        return stored.run_sweep(self.configs, device=device, **sweep_args)
+        return stored.run_sweep(self.configs, device=device, **self._sweep(device, sweep_args))
 
     def derived(self, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
         """A table computed from the runs (one row per run, with ``key``), published under :attr:`name`
         (:func:`~emergence_lib.engine.runs.derived_results`), with the labels."""
         return self.with_labels(stored.derived_results(self.name, self.profile, self.keys, compute))
+
+
+def sweep_jobs(profile: str | Profile, device: str = "auto") -> int:
+    """Workers an experiment's runs train with: one per core on the CPU (each run uses one thread:
+    :data:`~emergence_lib.engine.runs.RUN_THREADS`), one on an accelerator, and one for a profile that only checks
+    the code (its runs take less time than starting a worker process).
+
+    Example:
+        >>> sweep_jobs("smoke", "cpu"), sweep_jobs("default", "cpu") == (os.cpu_count() or 1)
+        (1, True)
+    """
+    if checks_only(get_profile(profile).name) or resolve_device(device).type != "cpu":
+        return 1
+    return os.cpu_count() or 1
 
 
 def _experiment(name: str, chapter: str, profile: Profile, rows: Sequence[tuple[RunConfig, dict]],

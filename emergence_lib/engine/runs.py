@@ -17,7 +17,8 @@ import shutil
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,8 +35,11 @@ from .models import build_model
 from .prune import PruneConfig, Pruner
 from .train import Measures, TrainConfig, TrainingDiverged, check_variants, progress_bar, resolve_device, train
 
-RESULTS_VERSION = 2
-"""Bump when a change to the code alters stored results: every run key changes and runs are redone."""
+RESULTS_VERSION = 3
+"""Bump when a change to the code alters stored results: every run key changes and runs are redone. The code
+each version was computed by is fingerprinted (:mod:`~emergence_lib.engine.fingerprint`; a test fails when the
+code changes and the fingerprint is not recorded). 3 (2026-12-01): CPU runs use :data:`RUN_THREADS` thread(s),
+so their numbers no longer depend on the machine's core count."""
 
 
 @dataclass(frozen=True)
@@ -186,6 +190,26 @@ def _dataset(name: str, root: str, train_size, test_size, probe_size: int, seed:
     )
 
 
+RUN_THREADS = 1
+"""Torch threads a run uses on the CPU. A CPU run's numbers depend on the thread count (a sum split across
+threads adds in another order), so every run uses the same count whatever the machine's cores and however many
+runs go in parallel; sweeps use the cores by running one run per core (:func:`run_sweep`)."""
+
+
+@contextmanager
+def run_threads(device: torch.device | str) -> Iterator[None]:
+    """Within: :data:`RUN_THREADS` torch threads when ``device`` is the CPU (restored afterwards)."""
+    if torch.device(device).type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(RUN_THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _environment(data, device: torch.device) -> dict:
     from .. import __version__
 
@@ -195,7 +219,7 @@ def _environment(data, device: torch.device) -> dict:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else device.type,
-        "torch_threads": torch.get_num_threads(),  # CPU numbers depend on it (reductions split across threads)
+        "torch_threads": RUN_THREADS if device.type == "cpu" else torch.get_num_threads(),  # see RUN_THREADS
         "data_source": data.source,
         "data_used": data.used,
         "fallback": bool(data.fallback),
@@ -271,14 +295,15 @@ def execute(
     data = _dataset(
         config.dataset, str(data_root), config.train_size, config.test_size, config.probe_size, config.data_seed, str(device)
     )
-    model = initial_model(config, data)
     callbacks = [] if config.prune is None else [Pruner(config.prune)]
     callbacks += [] if config.measures is None else [Measures(config.measures)]
-    try:
-        history = train(model, data, config.train, callbacks=callbacks, device=device, progress=progress)
-    except TrainingDiverged as diverged:  # an outcome of the experiment, stored like any other (and not rerun)
-        print(f"run {config.key} diverged: {diverged}")
-        history = diverged.history.assign(diverged=True)
+    with run_threads(device):
+        model = initial_model(config, data)
+        try:
+            history = train(model, data, config.train, callbacks=callbacks, device=device, progress=progress)
+        except TrainingDiverged as diverged:  # an outcome of the experiment, stored like any other (and not rerun)
+            print(f"run {config.key} diverged: {diverged}")
+            history = diverged.history.assign(diverged=True)
 
     tmp = root / f".tmp-{config.key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
@@ -299,22 +324,8 @@ def execute(
     return load_run(path)
 
 
-def _execute_quietly(config: RunConfig, root: str, data_root: str, device: str, threads: int) -> str:
-    torch.set_num_threads(threads)  # workers x threads = cores: more would only make the workers wait on each other
+def _execute_quietly(config: RunConfig, root: str, data_root: str, device: str) -> str:
     return str(execute(config, root=root, data_root=data_root, device=device, progress=False).path)
-
-
-def worker_threads(n_jobs: int, cores: int | None = None) -> int:
-    """Torch threads for each of ``n_jobs`` sweep workers (joblib's convention: -1 for one per core), so that
-    workers x threads = cores.
-
-    Example:
-        >>> worker_threads(2, cores=2), worker_threads(1, cores=8), worker_threads(-1, cores=8)
-        (1, 8, 1)
-    """
-    cores = cores or os.cpu_count() or 1
-    workers = cores + 1 + n_jobs if n_jobs < 0 else n_jobs
-    return max(1, cores // max(1, workers))
 
 
 def run_sweep(
@@ -333,8 +344,9 @@ def run_sweep(
 
     Args:
         configs: the runs (duplicates are run once).
-        n_jobs: parallel workers (joblib's convention: -1 for all cores); 1 runs in this process. Each worker
-            uses :func:`worker_threads` torch threads, so that workers x threads = cores.
+        n_jobs: parallel workers (joblib's convention: -1 for all cores); 1 runs in this process. A run on the
+            CPU uses :data:`RUN_THREADS` torch thread(s) wherever it runs, so one worker per core uses the machine
+            and the numbers are those of a run in this process.
         root, data_root, device: as in :func:`execute`.
         backend: a joblib backend, e.g. ``"dask"`` to run on the ``dask.distributed.Client`` created beforehand
             (install the ``cluster`` extra); None for joblib's default (local processes).
@@ -352,10 +364,9 @@ def run_sweep(
                 bar.update()
         else:
             backend_args = {} if backend is None else {"backend": backend}
-            threads = worker_threads(n_jobs)
             with joblib.parallel_config(n_jobs=n_jobs, **backend_args):
                 jobs = joblib.Parallel(return_as="generator_unordered")(
-                    joblib.delayed(_execute_quietly)(c, str(root), str(data_root), device, threads) for c in todo
+                    joblib.delayed(_execute_quietly)(c, str(root), str(data_root), device) for c in todo
                 )
                 for _ in jobs:
                     bar.update()

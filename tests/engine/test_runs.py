@@ -323,3 +323,19 @@ def test_published_tables_record_the_code_version(tmp_path) -> None:
     path = runs.export_results(pd.DataFrame({"key": ["a"], "x": [1.0]}), "table", "smoke", tmp_path)
     assert list(runs.load_results("table", "smoke", tmp_path)["results_version"]) == [runs.RESULTS_VERSION]
     assert path.is_file()
+
+
+def test_a_cpu_run_uses_the_same_threads_on_every_machine(tmp_path, monkeypatch) -> None:
+    """CPU numbers depend on the thread count: every run trains with RUN_THREADS, recorded, and ours come back."""
+    seen = []
+    original = runs.train
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(runs, "train", spy)
+    before = torch.get_num_threads()
+    run = runs.execute(config(), root=tmp_path, device="cpu", progress=False)
+    assert seen == [runs.RUN_THREADS] and torch.get_num_threads() == before
+    assert run.environment["torch_threads"] == runs.RUN_THREADS
