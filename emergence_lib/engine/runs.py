@@ -17,6 +17,7 @@ import shutil
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from .data import Dataset, load_dataset
+from .data import Dataset, DatasetFallbackWarning, load_dataset
 from .locations import atomic_write_text, data_root as _data_folder, results_path, runs_root as _runs_root
 from .init import emergence_promoting
 from .models import build_model
@@ -325,7 +326,11 @@ def execute(
 
 
 def _execute_quietly(config: RunConfig, root: str, data_root: str, device: str) -> str:
-    return str(execute(config, root=root, data_root=data_root, device=device, progress=False).path)
+    with warnings.catch_warnings():
+        # A worker's warnings reach the terminal, not the chapter; the fallback is announced by the caller (and
+        # every run records the data it really used).
+        warnings.simplefilter("ignore", DatasetFallbackWarning)
+        return str(execute(config, root=root, data_root=data_root, device=device, progress=False).path)
 
 
 def run_sweep(
@@ -370,7 +375,14 @@ def run_sweep(
                 )
                 for _ in jobs:
                     bar.update()
-    return [load_run(run_path(c, root)) for c in configs]
+    done = [load_run(run_path(c, root)) for c in configs]
+    if todo and (n_jobs != 1 or backend is not None):  # the workers' fallback warnings stayed in the workers
+        trained = {c.key for c in todo}
+        for dataset, used in sorted({(r.config.dataset, data_used(r)) for r in done
+                                     if r.config.key in trained and r.environment["fallback"]}):  # fmt: skip
+            warnings.warn(f"{dataset!r} could not be used in the sweep's workers; they trained on {used!r} instead",
+                          DatasetFallbackWarning, stacklevel=2)  # fmt: skip
+    return done
 
 
 def data_used(run: Run) -> str:

@@ -339,3 +339,20 @@ def test_a_cpu_run_uses_the_same_threads_on_every_machine(tmp_path, monkeypatch)
     run = runs.execute(config(), root=tmp_path, device="cpu", progress=False)
     assert seen == [runs.RUN_THREADS] and torch.get_num_threads() == before
     assert run.environment["torch_threads"] == runs.RUN_THREADS
+
+
+def test_a_sweep_in_workers_still_says_when_data_fell_back(tmp_path, monkeypatch) -> None:
+    """Workers keep their warnings to themselves; the sweep says once which dataset was replaced, and by what."""
+    real = runs._dataset
+
+    def stand_in(*args):
+        return dataclasses.replace(real(*args), fallback=True, used="mnist_subset")
+
+    monkeypatch.setattr(runs, "_dataset", stand_in)
+    configs = [config(seed=s) for s in range(2)]
+    with pytest.warns(el.DatasetFallbackWarning, match="'mnist_subset' could not be used") as caught:
+        runs.run_sweep(configs, n_jobs=2, backend="threading", root=tmp_path, progress=False)
+    assert len([w for w in caught if issubclass(w.category, el.DatasetFallbackWarning)]) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing trained: nothing to say
+        runs.run_sweep(configs, n_jobs=2, backend="threading", root=tmp_path, progress=False)
