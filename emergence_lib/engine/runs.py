@@ -354,7 +354,8 @@ def run_sweep(
             and the numbers are those of a run in this process.
         root, data_root, device: as in :func:`execute`.
         backend: a joblib backend, e.g. ``"dask"`` to run on the ``dask.distributed.Client`` created beforehand
-            (install the ``cluster`` extra); None for joblib's default (local processes).
+            (install the ``cluster`` extra); None for joblib's default (local processes). Not ``"threading"``
+            with several workers: tracing a model (``torch.fx``) patches ``Module.__call__`` for every thread.
         progress: show the progress bar.
 
     Returns:

@@ -350,9 +350,11 @@ def test_a_sweep_in_workers_still_says_when_data_fell_back(tmp_path, monkeypatch
 
     monkeypatch.setattr(runs, "_dataset", stand_in)
     configs = [config(seed=s) for s in range(2)]
+    # joblib's threading backend with one thread: the worker path, in this process, so the patch applies (two
+    # threads would race: torch.fx patches Module.__call__ while it traces a model)
     with pytest.warns(el.DatasetFallbackWarning, match="'mnist_subset' could not be used") as caught:
-        runs.run_sweep(configs, n_jobs=2, backend="threading", root=tmp_path, progress=False)
+        runs.run_sweep(configs, n_jobs=1, backend="threading", root=tmp_path, progress=False)
     assert len([w for w in caught if issubclass(w.category, el.DatasetFallbackWarning)]) == 1
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing trained: nothing to say
-        runs.run_sweep(configs, n_jobs=2, backend="threading", root=tmp_path, progress=False)
+        runs.run_sweep(configs, n_jobs=1, backend="threading", root=tmp_path, progress=False)
