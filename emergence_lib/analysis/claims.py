@@ -831,12 +831,26 @@ def _listed(names: Sequence[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
+def headline(verdicts: pd.DataFrame, setting: str | None = None) -> pd.DataFrame:
+    """The verdict rows a chapter opens with: those of one experiment (by default the first, the paper's own
+    setting), without the level-by-level rows (:data:`LEVEL_CLAIM`), which the decision pools.
+
+    Raises:
+        ValueError: naming the experiments there are, when ``setting`` is not one of them.
+    """
+    setting = verdicts["setting"].iloc[0] if setting is None else setting
+    rows = verdicts[(verdicts["setting"] == setting) & ~verdicts["claim"].astype(str).str.contains(LEVEL_CLAIM)]
+    if rows.empty:
+        raise ValueError(f"no verdicts for the experiment {setting!r}; experiments: {sorted(set(verdicts['setting']))}")
+    return rows
+
+
 def answer(verdicts: pd.DataFrame, setting: str | None = None) -> str:
     """A chapter's answer in one sentence: the verdict of each claim of one experiment (by default the first, the
     paper's own setting), naming the data really used and the seeds behind it.
 
-    Level-by-level rows (:data:`LEVEL_CLAIM`) are left out, since the decision pools them, and so are rows that
-    report another measure beside a claim (``"6 (local_minima)"``) when the claim's own row is there.
+    The rows are :func:`headline`'s, without those that report another measure beside a claim
+    (``"6 (local_minima)"``) when the claim's own row is there.
 
     Example:
         >>> rows = pd.DataFrame({"setting": ["MLP on mnist"] * 3, "experiment": ["MLP on mnist"] * 3,
@@ -845,12 +859,9 @@ def answer(verdicts: pd.DataFrame, setting: str | None = None) -> str:
         >>> answer(rows)
         'With 10 seeds of MLP on mnist, claims 1 and 2a are supported and 2b is inconclusive.'
     """
-    setting = verdicts["setting"].iloc[0] if setting is None else setting
-    rows = verdicts[(verdicts["setting"] == setting) & ~verdicts["claim"].astype(str).str.contains(LEVEL_CLAIM)]
+    rows = headline(verdicts, setting)
     if rows["claim"].astype(str).isin(STATEMENTS).any():  # "6 (local_minima)" reports a measure beside claim 6
         rows = rows[rows["claim"].astype(str).isin(STATEMENTS)]
-    if rows.empty:
-        raise ValueError(f"no verdicts for the experiment {setting!r}; experiments: {sorted(set(verdicts['setting']))}")
     parts, sizes = [], []
     for verdict in (*VERDICTS, *sorted(set(rows["verdict"]) - set(VERDICTS))):
         claims = [str(c) for c in rows.loc[rows["verdict"] == verdict, "claim"]]

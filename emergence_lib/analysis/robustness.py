@@ -192,11 +192,16 @@ def verdict_grid(by_variant: pd.DataFrame) -> pd.DataFrame:
     return by_variant.assign(cell=cell).pivot(index="claim", columns="variant", values="cell")[order]
 
 
+def _changed(by_variant: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
+    """Each claim's verdict under the default definition, and the rows whose verdict differs from it."""
+    default = by_variant[by_variant["variant"] == DEFAULT].set_index("claim")["verdict"]
+    return default, by_variant[by_variant["verdict"] != by_variant["claim"].map(default)]
+
+
 def verdict_changes(by_variant: pd.DataFrame) -> list[str]:
     """One Markdown sentence per claim: its verdict under the default definition and every variant that changes
     it; then how many verdicts no variant changes."""
-    default = by_variant[by_variant["variant"] == DEFAULT].set_index("claim")["verdict"]
-    changed = by_variant[by_variant["verdict"] != by_variant["claim"].map(default)]
+    default, changed = _changed(by_variant)
     lines = []
     for claim, verdict in default.items():
         moved = changed[changed["claim"] == claim]
@@ -219,9 +224,8 @@ def answer(*grids: pd.DataFrame) -> str:
         >>> answer(grid)
         '1 of 2 verdicts is the same under every other definition; claim 2a changes with it.'
     """
-    both = pd.concat(grids, ignore_index=True)
-    default = both[both["variant"] == DEFAULT].set_index("claim")["verdict"]
-    moved = sorted(set(both.loc[both["verdict"] != both["claim"].map(default), "claim"]), key=str)
+    default, changed = _changed(pd.concat(grids, ignore_index=True))
+    moved = sorted(set(changed["claim"]), key=str)
     same = len(default) - len(moved)
     text = f"{same} of {len(default)} verdicts {'is' if same == 1 else 'are'} the same under every other definition"
     if moved:

@@ -174,10 +174,17 @@ def tally(card: pd.DataFrame) -> str:
         return (f"**No row counts as evidence in this build.** All {len(card)} claims were decided on stand-in data or "
                 "with a profile that only checks the code, so the verdicts here show what the method finds on that "
                 "data, not whether the paper's claims hold on its datasets.")  # fmt: skip
-    found = counted["verdict"].value_counts()
-    named = ", ".join(f"{found[v]} {v}" for v in found.index)
-    return (f"**{len(counted)} of {len(card)} claims are decided on the paper's datasets**: {named}. The other "
+    return (f"**{len(counted)} of {len(card)} claims are decided on the paper's datasets**: "
+            f"{verdict_counts(counted)}. The other "
             f"{len(card) - len(counted)} rows do not count (stand-in data, a checks-only profile, or not computed).")
+
+
+def verdict_counts(rows: pd.DataFrame) -> str:
+    """``"6 supported, 2 contradicted, 4 inconclusive"``: how many rows have each verdict, in the order of
+    :data:`~emergence_lib.analysis.claims.VERDICTS`, then :data:`NOT_COMPUTED`."""
+    found = rows["verdict"].value_counts()
+    order = [v for v in (*VERDICTS, NOT_COMPUTED) if v in found] + sorted(set(found.index) - {*VERDICTS, NOT_COMPUTED})
+    return ", ".join(f"{found[v]} {v}" for v in order)
 
 
 def answer(card: pd.DataFrame) -> str:
@@ -188,16 +195,10 @@ def answer(card: pd.DataFrame) -> str:
         >>> answer(scorecard(pd.DataFrame(columns=["chapter", "setting", "claim", "fallback", "profile"])))
         "No claim is decided on the paper's datasets in this build; of the 12 claims, 12 not computed."
     """
-    def named(rows: pd.DataFrame) -> str:
-        found = rows["verdict"].value_counts()
-        order = [v for v in (*VERDICTS, NOT_COMPUTED) if v in found] + [v for v in found.index if v not in VERDICTS
-                                                                       and v != NOT_COMPUTED]  # fmt: skip
-        return ", ".join(f"{found[v]} {v}" for v in order)
-
     counted = card[card["counts"].fillna(False).astype(bool)]
     if counted.empty:
-        return f"No claim is decided on the paper's datasets in this build; of the {len(card)} claims, {named(card)}."
-    return (f"{len(counted)} of {len(card)} claims are decided on the paper's datasets: {named(counted)}; the other "
+        return f"No claim is decided on the paper's datasets in this build; of the {len(card)} claims, {verdict_counts(card)}."
+    return (f"{len(counted)} of {len(card)} claims are decided on the paper's datasets: {verdict_counts(counted)}; the other "
             f"{len(card) - len(counted)} do not count (stand-in data, a checks-only profile, or not computed).")
 
 

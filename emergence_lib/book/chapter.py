@@ -93,7 +93,8 @@ class Chapter:
         Displays the table and its plain-language summary (:func:`~emergence_lib.analysis.claims.summary`) and,
         when ``record``, stores them for the scorecard (:func:`~emergence_lib.analysis.scorecard.record`). For the
         chapter's opening it glues ``answer``, one sentence with the verdicts of the experiment ``headline`` (by
-        default the first, the paper's setting; :func:`~emergence_lib.analysis.claims.answer`), and
+        default the first, the paper's setting: :func:`~emergence_lib.analysis.claims.headline` and
+        :func:`~emergence_lib.analysis.claims.answer`), and
         ``answer_figure``, their forest plot (:func:`~emergence_lib.plots.forest`); a chapter whose question is
         not answered by its verdicts alone passes its own ``answer``. Returns the table.
         """
@@ -104,10 +105,8 @@ class Chapter:
             scorecard.record(verdicts, self.name, self.profile)
         display(verdicts[list(claims.SHOWN_COLUMNS)].round(3))
         display(Markdown(claims.summary(verdicts, self.profile)))
-        setting = verdicts["setting"].iloc[0] if headline is None else headline
-        shown = verdicts[(verdicts["setting"] == setting)
-                         & ~verdicts["claim"].astype(str).str.contains(claims.LEVEL_CLAIM)]  # fmt: skip
-        self.glue(answer=claims.answer(verdicts, setting) if answer is None else answer)
+        shown = claims.headline(verdicts, headline)
+        self.glue(answer=claims.answer(verdicts, headline) if answer is None else answer)
         self.figure("answer_figure", plots.forest(shown, title=shown["experiment"].iloc[0]))
         return verdicts
 
