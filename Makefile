@@ -11,12 +11,13 @@ PY      := $(VENV)/bin/python
 # Touched after a successful install; newer than pyproject.toml means nothing to do.
 STAMP   := $(VENV)/.installed-book-test
 
-.PHONY: book execute test venv clean help
+.PHONY: book execute test bench venv clean help
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make book  [PROFILE=smoke|default|paper] [DEVICE=cpu|cuda|auto]  execute chapters, build _build/html"
 	@echo "make test                                                       run the tests (pytest)"
+	@echo "make bench [BENCH_ARGS=--quick]                                 every benchmark; one table in benchmarks/results.md"
 	@echo "make clean                                                      remove _build/"
 	@echo "make student                                                    chapters without solutions, in _build/student/"
 
@@ -41,6 +42,18 @@ execute: $(STAMP)
 # pytest exits with 5 when it collects no tests; make treats any non-zero status as failure.
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Every benchmark in turn (one PyTorch job at a time), then one table of their figures against the targets:
+# benchmarks/results.md and results.json (--quick: smoke runs, written to _build/bench/). The `bench` extra holds
+# the reference tools (loss-landscapes, PyHessian).
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): pyproject.toml | $(STAMP)
+	$(PY) -m pip install --quiet -e '.[book,test,bench]'
+	touch $@
+
+bench: $(STAMP) $(BENCH_STAMP)
+	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf _build

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 import emergence_lib as el
-from timing import environment, target_note
+from timing import MachineLoad, environment, record, save_figures
 
 
 def sweep(configs, n_jobs: int, threads: int | None = None) -> tuple[float, list]:
@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=None, help="runs per arm (default 4; quick: 2)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs per run (default 3; quick: 1)")
     args = parser.parse_args()
+    load = MachineLoad()
     profile = el.get_profile("default")
     runs, epochs = (2, 1) if args.quick else (4, 3)
     runs, epochs = args.runs or runs, args.epochs or epochs
@@ -68,7 +69,8 @@ def main() -> None:
     print(f"1 run at a time, {torch.get_num_threads()} threads (before): {before:7.1f} s")
     print(f"1 run at a time, 1 thread:            {single:7.1f} s")
     print(f"2 workers, 1 thread each:             {two:7.1f} s")
-    print(f"speed-up of 2 workers against before: {before / two:.2f} ({target_note(before / two, '>=', 1.2)})")
+    note = record("speed-up, 2 workers / 1 run at a time", before / two, ">=", 1.2, scope=f"{runs} {network} runs")
+    print(f"speed-up of 2 workers against before: {before / two:.2f} ({note})")
 
     def same(a, b) -> bool:  # every number but the clocks
         def numbers(h):
@@ -76,6 +78,8 @@ def main() -> None:
         return all(np.array_equal(numbers(x), numbers(y), equal_nan=True) for x, y in zip(a, b))
 
     print(f"histories identical, one run at a time vs 2 workers: {same(histories_single, histories_two)}")
+    print(load.report())
+    save_figures(load, quick=args.quick)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """How fast is the training loop? Ratios against baselines measured in the same run, on the same machine.
 
-For the MLP 784-512-256-128-10 and the small CNN, on the offline MNIST subset (``load_dataset("mnist_subset")``:
+For the MLP 784-512-256-128-10, the small CNN (with BatchNorm) and the default profile's VGG-11 with 1/16 of
+the channels (without), on the offline MNIST subset (``load_dataset("mnist_subset")``:
 4,000 train / 1,000 test, probe 512), batch 128, SGD lr 0.01 momentum 0.9:
 
 1. **Cost of tracking emergence** (target <= 1.05): epoch time of ``train`` with ``track_emergence=True``
@@ -49,12 +50,16 @@ from torch import nn
 
 import emergence_lib as el
 from emergence_lib.engine.train import resolve_device
-from timing import MachineLoad, clocked, environment, in_turns, meets, sync
+from timing import MachineLoad, clocked, environment, in_turns, meets, record, save_figures, sync
 
 OVERHEAD_TARGET = 1.05  # tracked / untracked epoch time, at most
 THROUGHPUT_TARGET = 0.95  # library / plain samples per second, at least
 NOISY = 1.2  # warn when the largest ratio of a figure's repeats exceeds its smallest by this factor
-MODELS = {"MLP 784-512-256-128-10": ("mlp", {"hidden": [512, 256, 128]}), "small CNN": ("small_cnn", {})}
+MODELS = {
+    "MLP 784-512-256-128-10": ("mlp", {"hidden": [512, 256, 128]}),
+    "small CNN": ("small_cnn", {}),
+    "VGG-11/16 (default profile)": ("vgg", {"config": "vgg11", "width_multiplier": 0.0625, "batch_norm": False}),
+}
 
 
 def build(kind: str, kwargs: dict, data: el.Dataset, seed: int) -> nn.Module:
@@ -171,9 +176,12 @@ def run_model(kind: str, kwargs: dict, data: el.Dataset, args: argparse.Namespac
 
 
 def row(model: str, figure: str, measured: str, baseline: str, ratio: float, spread: tuple[float, float],
-        op: str, target: float) -> dict:
-    """One line of the table; ``spread`` (min, max of the ratio over repeats) feeds the noise warning."""
+        op: str, target: float, keep: bool = True) -> dict:
+    """One line of the table; ``spread`` (min, max of the ratio over repeats) feeds the noise warning; ``keep``
+    records the figure for ``make bench``."""
     met = meets(ratio, op, target)
+    if keep:
+        record(figure, ratio, op, target, scope=model)
     return {"model": model, "figure": figure, "measured": measured, "baseline": baseline, "ratio": f"{ratio:.3f}",
             "range": "{:.3f}-{:.3f}".format(*spread), "target": f"{op} {target}", "met": "yes" if met else "NO",
             "spread": spread}
@@ -212,7 +220,7 @@ def main() -> None:
             row(label, "epoch s (wall), tracked / untracked", f"{res['epoch_tracked']:.3f}",
                 f"{res['epoch_untracked']:.3f}", res["overhead"], res["overhead_range"], "<=", OVERHEAD_TARGET),
             row(label, "  cross-check: history, no eval", "", "", res["overhead_hist"], res["overhead_hist_range"],
-                "<=", OVERHEAD_TARGET),
+                "<=", OVERHEAD_TARGET, keep=False),
             row(label, "train samples/s, library / plain", f"{res['samples_library']:.0f}",
                 f"{res['samples_plain']:.0f}", res["throughput"], res["throughput_range"], ">=", THROUGHPUT_TARGET),
         ]
@@ -225,6 +233,7 @@ def main() -> None:
     for line in checks:
         print(line)
     print(load.report())  # warns when other processes used more than MachineLoad.BUSY of the CPUs
+    save_figures(load, quick=args.quick)
     noisy = sum(max(r["spread"]) > NOISY * min(r["spread"]) for r in rows)
     if noisy:
         print(

@@ -8,9 +8,12 @@ module as ``from timing import ...``.
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
+import sys
 import time
+from pathlib import Path
 from collections.abc import Callable, Iterator, Mapping
 from typing import TypeVar
 
@@ -82,6 +85,39 @@ def meets(value: float, op: str, target: float) -> bool:
 def target_note(value: float, op: str, target: float) -> str:
     """``"target <= 0.05: met"`` (or ``"not met"``) for ``value``."""
     return f"target {op} {target:g}: {'met' if meets(value, op, target) else 'not met'}"
+
+
+FIGURES: list[dict] = []
+"""The figures this script reported with :func:`record`, in order; :func:`save_figures` writes them out."""
+OUT = "BENCH_OUT"
+"""Environment variable naming the folder where :func:`save_figures` writes ``<script>.json`` (``make bench``)."""
+
+
+def record(figure: str, value: float, op: str | None = None, target: float | None = None, unit: str = "",
+           scope: str = "") -> str:  # fmt: skip
+    """Keep one figure for ``make bench``'s table and return its :func:`target_note` ("" when it has no target).
+
+    ``scope`` says what it was measured on (a model, a grid); ``unit`` is "" for a ratio, "s" for seconds, ...
+    """
+    met = None if target is None else meets(value, op, target)
+    FIGURES.append({"figure": figure, "scope": scope, "value": float(value), "unit": unit, "op": op,
+                    "target": target, "met": met})  # fmt: skip
+    return "" if target is None else target_note(value, op, target)
+
+
+def save_figures(load: MachineLoad | None = None, quick: bool = False) -> Path | None:
+    """Write the recorded figures to ``$BENCH_OUT/<script>.json`` (nothing when ``BENCH_OUT`` is unset)."""
+    folder = os.environ.get(OUT)
+    if not folder:
+        return None
+    script = Path(sys.argv[0]).stem
+    path = Path(folder) / f"{script}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    others = None if load is None else load.others()
+    payload = {"benchmark": script, "environment": environment(), "quick": quick, "other_processes": others,
+               "figures": FIGURES}  # fmt: skip
+    path.write_text(json.dumps(payload, indent=1) + "\n")
+    return path
 
 
 def environment(device: torch.device | str | None = None) -> str:

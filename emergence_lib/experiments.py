@@ -203,7 +203,8 @@ def convolutional_batchnorm(profile: str | Profile, dataset: str = "cifar10") ->
 
 def pruning(profile: str | Profile, network: str, dataset: str) -> Experiment:
     """One unpruned run and one run per pruning method (:data:`PRUNING_METHODS`) and sparsity
-    (:data:`~emergence_lib.engine.prune.SPARSITIES`), for every seed; pruned at initialization.
+    (:data:`~emergence_lib.engine.prune.SPARSITIES`), for every seed; pruned at initialization. The unpruned runs
+    are those of the chapter that trains the network unpruned (feed-forward, convolutional): the same configs.
 
     Labels: ``pruned`` (the sparsity as a percentage) and ``method`` (``"none"`` for the unpruned run).
     """
@@ -304,7 +305,7 @@ def robustness_pruning(profile: str | Profile, dataset: str = "mnist") -> Experi
     p = get_profile(profile)
     base = pruning(p, "mlp", dataset)
     rows = [(dataclasses.replace(c, measures=VARIANTS), {"pruned": labels["pruned"]})
-            for c, labels in zip(base.configs, base.labels) if c.prune.method == "magnitude"]  # fmt: skip
+            for c, labels in zip(base.configs, base.labels) if c.prune is None or c.prune.method == "magnitude"]  # fmt: skip
     return _experiment("robustness-pruning", "robustness", p, rows)
 
 

@@ -56,30 +56,35 @@ def test_names_are_unique_and_runs_are_shared_only_where_chapters_share_them(pro
     assert not keys["robustness"] & keys["feedforward-mnist"]
     # the landscape chapter's three-layer unpruned MLPs at the base initialization are the feed-forward chapter's
     assert keys["landscape"] & keys["feedforward-mnist"]
+    # the pruning chapter's unpruned runs are the feed-forward and convolutional chapters' runs, trained once
+    for pruning, dense in (("pruning-mlp-mnist", "feedforward-mnist"), ("pruning-cnn-cifar10", "convolutional")):
+        unpruned = {c.key for e in every if e.name == pruning for c in e.configs if c.prune is None}
+        assert len(unpruned) == el.get_profile(profile).seeds and unpruned <= keys[dense]
 
 
 def test_run_keys_are_pinned(monkeypatch: pytest.MonkeyPatch) -> None:
     """A change to RunConfig.to_dict (or to a profile) that renames stored runs must fail here; when it is meant,
     bump RESULTS_VERSION and update the pin."""
     config = experiments.feedforward("default", "mnist").configs[0]
-    assert (el.RESULTS_VERSION, config.key) == (3, "8f5bd759a04cd72d")
+    assert (el.RESULTS_VERSION, config.key) == (4, "6ddf8e97d37d1d8b")
     monkeypatch.setattr(el.runs, "RESULTS_VERSION", 2)  # the config's part of the key is unchanged since 0.1:
     assert config.key == "350adcb4ffb32d5b"  # the key version 2 stored it under, by the flat layout before 0.2
 
 
 KEYS_OF_DEFAULT = {  # a digest of each experiment's sorted run keys under RESULTS_VERSION 2, profile "default"
+    # (the pruning grids changed once, openly: their unpruned runs became the dense chapters' own runs)
     "feedforward-mnist": "cf08e9917c7b9fea",
     "feedforward-fashion_mnist": "45f84e88d89bab37",
     "convolutional": "1b1477051c6953f7",
     "convolutional-batchnorm": "23c3ac213e037f97",
-    "pruning-mlp-mnist": "7dee9b4824f9bc04",
-    "pruning-mlp-fashion_mnist": "76f4f2c8a0d97eff",
-    "pruning-cnn-cifar10": "5cee82954bbd1fc1",
+    "pruning-mlp-mnist": "9271e5ec5c093577",  # 2026-12-01: the unpruned runs are the dense chapters'
+    "pruning-mlp-fashion_mnist": "585f49eaa5f5666e",  # 2026-12-01: the unpruned runs are the dense chapters'
+    "pruning-cnn-cifar10": "de9e676a8bb286a6",  # 2026-12-01: the unpruned runs are the dense chapters'
     "landscape": "fdc6bec365547b1e",
     "initialization-mlp-mnist": "1ba51014cdb03f3f",
     "initialization-cnn-cifar10": "3735ffec4aa848b1",
     "robustness": "4028b4cedfffface",
-    "robustness-pruning": "65faa432d9c68c1b",
+    "robustness-pruning": "a6fc765ffa148072",  # 2026-12-01: the unpruned runs are the dense chapters'
 }
 
 

@@ -376,8 +376,10 @@ class Pruner(Callback):
     Everything is built on ``torch.nn.utils.prune``: a pruned tensor ``weight`` becomes a parameter
     ``weight_orig`` and a 0/1 buffer ``weight_mask``, and ``weight = weight_orig * weight_mask`` is recomputed
     before every forward pass. The optimizer keeps working, since ``weight_orig`` is the very ``Parameter`` object
-    it already holds; the gradient at a pruned position is zero, and whatever momentum or weight decay does to
-    ``weight_orig`` there, the weight the network uses stays exactly zero. Masks are part of the ``state_dict``,
+    it already holds. While :func:`~emergence_lib.train` trains, the masks are applied once per step instead
+    (:func:`~emergence_lib.engine.train.masks_in_place`: ``weight_orig`` is zeroed at pruned positions after every
+    optimizer step, so a pruned epoch costs what a dense one does); whatever momentum or
+    weight decay does there, the weight the network uses stays exactly zero. Masks are part of the ``state_dict``,
     so a stored run comes back pruned (:meth:`~emergence_lib.engine.runs.Run.model`), and every new pruning
     multiplies into the masks already there.
 

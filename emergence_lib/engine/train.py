@@ -6,15 +6,17 @@ other measurements plug in as :class:`Callback` objects instead of flags in the 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
 import torch
 from torch import nn
+from torch.nn.utils import prune as torch_prune
 from tqdm.auto import tqdm
 
 from .._checks import check_choice
@@ -164,8 +166,14 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     )
 
 
+EVAL_BATCH = 256
+"""Samples per forward pass of :func:`evaluate`. On a CPU, the activations of larger batches fall out of the cache
+(measured with one thread: the default profile's VGG evaluates 2,048 samples 1.7x faster in batches of 256 than
+of 1,024)."""
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> tuple[float, float]:
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = EVAL_BATCH) -> tuple[float, float]:
     """Mean cross-entropy loss and accuracy of ``model`` in eval mode (its mode is restored)."""
     was_training = model.training
     model.eval()
@@ -192,6 +200,86 @@ def train_eval_indices(n_train: int, size: int) -> torch.Tensor:
     """
     order = torch.randperm(n_train, generator=torch.Generator().manual_seed(TRAIN_EVAL_SEED))
     return order[: min(size, n_train)].sort().values
+
+
+@contextlib.contextmanager
+def channels_last(model: nn.Module) -> Iterator[None]:
+    """Convolution weights in channels-last memory layout for the duration: how :func:`train` trains.
+
+    PyTorch then runs convolutions and poolings in that layout whatever the input's, which trains the default
+    profile's VGG about 1.2x and the small CNN about 1.4x faster on a CPU (measured with one thread). The values
+    are the same; only the order of the arithmetic changes. On leaving, the weights are back in the default layout,
+    which everything else expects (``torch.nn.utils.prune`` flattens weights with ``view``); the optimizer keeps
+    its ``Parameter`` objects, whose data alone is laid out anew.
+
+    Example:
+        >>> import torch
+        >>> conv = torch.nn.Conv2d(2, 4, 3)
+        >>> with channels_last(conv):
+        ...     conv.weight.is_contiguous(memory_format=torch.channels_last)
+        True
+        >>> conv.weight.is_contiguous()
+        True
+    """
+    weights = [p for m in model.modules() if isinstance(m, nn.Conv2d) for p in m.parameters(recurse=False) if p.dim() == 4]
+    for p in weights:
+        p.data = p.data.contiguous(memory_format=torch.channels_last)
+    try:
+        yield
+    finally:
+        for p in weights:
+            p.data = p.data.contiguous()
+
+
+@contextlib.contextmanager
+def masks_in_place(model: nn.Module) -> Iterator[Callable[[], None]]:
+    """Train a pruned model at the speed of a dense one: its masks applied once per step, not in every forward pass.
+
+    ``torch.nn.utils.prune`` recomputes ``weight = weight_orig * weight_mask`` before every forward pass and
+    multiplies the gradient by the mask in every backward pass. Inside this context the pruning hooks are set
+    aside, every pruned tensor is zeroed where its mask is, and the layer computes with ``weight_orig`` itself;
+    the function it yields zeroes those positions again (one in-place multiply for all tensors) and is called
+    after every optimizer step. The pruned weights stay exactly zero and the unpruned ones see the arithmetic of
+    the hooks (the same forward values and gradients: bit for bit for the MLP; in :func:`channels_last` training a
+    convolution may run in another memory layout when its weight is the hooks' masked copy, which changes the last
+    bits); on leaving, the hooks are back in force. Only momentum buffers at pruned positions differ, and they
+    never reach a weight.
+
+    Example:
+        >>> import torch, emergence_lib as el
+        >>> model = el.mlp([4, 3, 2]); el.prune.magnitude(model, 0.5)
+        >>> with masks_in_place(model) as reapply:
+        ...     model[1].weight_orig.data += 1.0  # an optimizer step, in effect
+        ...     reapply()
+        >>> bool((model[1].weight[model[1].weight_mask == 0] == 0).all())
+        True
+    """
+    pruned = [
+        (module, key, hook)
+        for module in model.modules()
+        for key, hook in list(module._forward_pre_hooks.items())
+        if isinstance(hook, torch_prune.BasePruningMethod)
+    ]
+    origs, masks = [], []
+    for module, key, hook in pruned:
+        del module._forward_pre_hooks[key]
+        name = hook._tensor_name
+        origs.append(getattr(module, name + "_orig"))
+        masks.append(getattr(module, name + "_mask"))
+        module.__dict__[name] = origs[-1]  # a plain attribute, as the hook sets it: not registered twice
+
+    @torch.no_grad()
+    def reapply() -> None:
+        if origs:
+            torch._foreach_mul_(origs, masks)
+
+    reapply()
+    try:
+        yield reapply
+    finally:
+        for module, key, hook in pruned:
+            module._forward_pre_hooks[key] = hook
+            setattr(module, hook._tensor_name, hook.apply_mask(module))
 
 
 def _emergence(state: TrainState) -> dict:
@@ -292,20 +380,22 @@ def train(
         start = time.perf_counter()
         loss_sum, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
         perm = torch.randperm(len(x_train), generator=order).to(device)
-        for b, i in enumerate(range(0, len(x_train), config.batch_size)):
-            if config.max_batches is not None and b >= config.max_batches:
-                break
-            idx = perm[i : i + config.batch_size]
-            xb, yb = x_train[idx], y_train[idx]
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-                logits = model(xb)
-                loss = nn.functional.cross_entropy(logits.float(), yb)
-            state.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            state.optimizer.step()
-            loss_sum += loss.detach() * len(idx)
-            correct += (logits.detach().argmax(dim=1) == yb).sum()
-            seen += len(idx)
+        with channels_last(model), masks_in_place(model) as reapply_masks:
+            for b, i in enumerate(range(0, len(x_train), config.batch_size)):
+                if config.max_batches is not None and b >= config.max_batches:
+                    break
+                idx = perm[i : i + config.batch_size]
+                xb, yb = x_train[idx], y_train[idx]
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                    logits = model(xb)
+                    loss = nn.functional.cross_entropy(logits.float(), yb)
+                state.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                state.optimizer.step()
+                reapply_masks()
+                loss_sum += loss.detach() * len(idx)
+                correct += (logits.detach().argmax(dim=1) == yb).sum()
+                seen += len(idx)
         train_loss = float(loss_sum) / max(seen, 1)  # waits for the device: the epoch's work is done
         seconds = time.perf_counter() - start
         if not math.isfinite(train_loss):

@@ -18,6 +18,9 @@ from .._checks import check_choice, check_threshold
 from .graph import LAYERS, NodeGraph, node_graph
 
 REDUCES = ("mean", "any", "per_sample")
+PROBE_BATCH = 256
+"""Samples per forward pass of a probe through a model without BatchNorm (one pass with it). On a CPU, a
+pass over 512 samples at once is slower than two of 256: the activations fall out of the cache."""
 THRESHOLD_MODES = ("absolute", "layer_mean")
 """How ``threshold`` is read: as an activity level, or as a multiple of the mean activity of the node's layer."""
 
@@ -187,9 +190,20 @@ def capture_activity(
         raise ValueError("probe must be a non-empty batch tensor of shape (B, ...)")
     graph = graph or node_graph(model, layers=layers)
     device = next(model.parameters()).device
+    # BatchNorm normalizes with the whole probe's statistics: one pass. Otherwise every sample is computed on its
+    # own, and passes of PROBE_BATCH samples keep the activations in the CPU's cache.
+    norms = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    step = len(probe) if norms else PROBE_BATCH
+    starts = range(0, len(probe), step)
     with probing(model), capture(model, [layer.probe for layer in graph.layers]) as outputs:
-        model(probe.to(device))
-    per_sample = [outputs[layer.probe][layer.probe_call][:, layer.kept.to(device)] for layer in graph.layers]
+        for start in starts:
+            model(probe[start : start + step].to(device))
+    per_sample = []
+    for layer in graph.layers:
+        calls = outputs[layer.probe]
+        per_pass = len(calls) // len(starts)  # a module may be called several times in one pass
+        rows = torch.cat([calls[k * per_pass + layer.probe_call] for k in range(len(starts))])
+        per_sample.append(rows[:, layer.kept.to(device)])
     return Capture(graph=graph, outputs=per_sample, layers=layers, state=_state(model))
 
 

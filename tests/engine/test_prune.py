@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -67,13 +69,58 @@ def test_pruned_weights_stay_exactly_zero_through_training(digits: el.Dataset, o
         assert effective_weight(module)[pruned].eq(0).all()
         model(digits.probe[:2])  # the forward pass refreshes `weight`
         assert module.weight[pruned].eq(0).all()
-    # The optimizer's state did move the hidden weight_orig at pruned positions: the mask is what keeps them out.
-    assert not torch.equal(first.detach()[~mask], before[~mask])
+    # weight_orig itself is zeroed at pruned positions during training (engine.train.masks_in_place).
+    assert first.detach()[~mask].eq(0).all() and before[~mask].ne(0).any()
     assert zeros(model) == round(0.6 * total(model))
     for _, module in weight_layers(model):
         pruned = module.weight_mask == 0
         torch_prune.remove(module, "weight")
         assert module.weight[pruned].eq(0).all() and not hasattr(module, "weight_orig")
+
+
+@pytest.mark.parametrize(
+    "prune_config",
+    [el.PruneConfig(sparsity=0.7, when="iterative", at_epoch=1, steps=2),
+     el.PruneConfig(method="random", sparsity=0.5),
+     el.PruneConfig(method="norm", sparsity=0.5, when="after", at_epoch=1)],  # fmt: skip
+    ids=["iterative-magnitude", "random-at-init", "nodes-with-biases"],
+)
+@pytest.mark.parametrize("build", [tiny_mlp, tiny_cnn], ids=["mlp", "cnn"])
+def test_masks_applied_in_place_train_as_torchs_hooks(
+    digits: el.Dataset, build, prune_config: el.PruneConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fast path (masks applied once per step) trains the network the hooks train: bit for bit for the MLP; for
+    the CNN to rounding, since a convolution may run in another memory layout when its weight is the hooks' masked
+    copy (train.channels_last)."""
+    config = fast(epochs=3, weight_decay=0.01, track_emergence=True)
+
+    def run() -> tuple:
+        model = build()
+        history = el.train(model, digits, config, callbacks=[el.Pruner(prune_config)], device="cpu", progress=False)
+        masks = {k: v.clone() for k, v in model.state_dict().items() if k.endswith("_mask")}
+        return history.drop(columns=["seconds", "measure_seconds"]), [effective_weight(m) for _, m in weight_layers(model)], masks
+
+    fast_history, fast_weights, fast_masks = run()
+    # Without the context, torch's hooks multiply every forward and backward pass by the masks.
+    monkeypatch.setattr(el.engine.train, "masks_in_place", contextlib.contextmanager(lambda model: (yield lambda: None)))
+    hooked_history, hooked_weights, hooked_masks = run()
+    assert fast_history["sparsity"].iloc[-1] > 0.2
+    exact = build is tiny_mlp
+    pd.testing.assert_frame_equal(fast_history, hooked_history, check_exact=exact, rtol=1e-5)
+    for a, b, mask in zip(fast_weights, hooked_weights, fast_masks.values()):
+        assert torch.equal(a, b) if exact else torch.allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert fast_masks.keys() == hooked_masks.keys() and all(torch.equal(fast_masks[k], hooked_masks[k]) for k in fast_masks)
+
+
+def test_masks_in_place_restores_the_hooks_when_training_fails() -> None:
+    model = tiny_mlp()
+    el.prune.magnitude(model, 0.5)
+    hooks = {id(m): dict(m._forward_pre_hooks) for m in model.modules()}
+    with pytest.raises(RuntimeError, match="diverged"), el.engine.train.masks_in_place(model):
+        assert not any(m._forward_pre_hooks for m in model.modules())
+        raise RuntimeError("diverged")
+    assert {id(m): dict(m._forward_pre_hooks) for m in model.modules()} == hooks
+    assert not model[1].weight.is_leaf  # recomputed from weight_orig by the hook again
 
 
 def test_no_gradient_reaches_pruned_weights() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import subprocess
 import sys
@@ -72,6 +71,9 @@ def test_a_pruned_config_round_trips_and_has_its_own_key() -> None:
     profile = el.get_profile("smoke")
     assert profile.run_config("mnist", prune=pruned.prune).prune == pruned.prune
     assert profile.run_config("mnist").prune is None
+    # A config that prunes nothing is the unpruned run: the same config and key, shared between chapters.
+    nothing = config(prune=el.PruneConfig(method="random", sparsity=0.0))
+    assert nothing.prune is None and nothing == config() and nothing.key == config().key
 
 
 def test_a_pruned_run_records_its_sparsity(tmp_path: Path) -> None:
@@ -81,7 +83,7 @@ def test_a_pruned_run_records_its_sparsity(tmp_path: Path) -> None:
     model = run.model()
     assert float(el.prune.sparsity(model)["sparsity"].iloc[-1]) == pytest.approx(run.history["sparsity"].iloc[-1])
     table = el.results_table([run, el.execute(config(), root=tmp_path, progress=False)])
-    assert table["prune.sparsity"].tolist() == pytest.approx([0.5] * 3 + [math.nan] * 2, nan_ok=True)
+    assert table["prune.sparsity"].tolist() == pytest.approx([0.5] * 3 + [0.0] * 2)  # unpruned: sparsity 0
 
 
 def test_a_run_stores_config_history_weights_and_environment(stored: el.Run) -> None:

@@ -636,3 +636,37 @@ def test_a_capture_of_a_freed_model_does_not_pass_for_a_new_one():
     for _ in range(3):  # new models of the same shape, built the same way, may reuse the freed tensors' ids
         with pytest.raises(ValueError, match="changed since this capture"):
             el.measure(make_mlp(seed=0), record)
+
+
+# --------------------------------------------------------------------------- probe passes
+
+
+def shared_relu_mlp(seed=0):
+    """One ReLU module called at two depths: the capture must keep each call's rows apart across passes."""
+    torch.manual_seed(seed)
+    relu = nn.ReLU()
+    return nn.Sequential(nn.Linear(6, 8), relu, nn.Linear(8, 8), relu, nn.Linear(8, 3))
+
+
+@pytest.mark.parametrize("build, probe", [(shared_relu_mlp, mlp_probe(n=50)), (make_cnn_nobn, cnn_probe(n=50))],
+                         ids=["shared-relu-mlp", "cnn"])  # fmt: skip
+def test_a_probe_split_into_passes_gives_the_activations_of_one_pass(monkeypatch, build, probe) -> None:
+    model = build()
+    whole = el.capture_activity(model, probe)
+    monkeypatch.setattr(el.metric.activity, "PROBE_BATCH", 16)  # 50 samples: passes of 16, 16, 16 and 2
+    split = el.capture_activity(model, probe)
+    assert len(split.outputs) == len(whole.outputs) >= 3
+    for a, b in zip(split.outputs, whole.outputs):
+        assert a.shape == b.shape and torch.allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert el.measure(model, split, threshold=0.05) == el.measure(model, whole, threshold=0.05)
+
+
+def test_batchnorm_networks_take_the_whole_probe_in_one_pass(monkeypatch) -> None:
+    """BatchNorm normalizes with the probe's statistics: passes of part of it would change the activations."""
+    model, probe = make_cnn(), cnn_probe(n=50)
+    whole = el.capture_activity(model, probe)
+    monkeypatch.setattr(el.metric.activity, "PROBE_BATCH", 16)
+    for a, b in zip(el.capture_activity(model, probe).outputs, whole.outputs):
+        assert torch.equal(a, b)
+    reference = probe_outputs(copy.deepcopy(model), probe, CNN_PROBES)
+    assert torch.allclose(whole.outputs[0], reference[0], atol=1e-6)
