@@ -139,10 +139,12 @@ class Experiment:
         """The stored runs (trained when missing), for experiments that probe the trained networks."""
         return stored.run_sweep(self.configs, device=device, **self._sweep(device, sweep_args))
 
-    def derived(self, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    def derived(self, compute: Callable[[], pd.DataFrame], depends_on: str | None = None) -> pd.DataFrame:
         """A table computed from the runs (one row per run, with ``key``), published under :attr:`name`
-        (:func:`~emergence_lib.engine.runs.derived_results`), with the labels."""
-        return self.with_labels(stored.derived_results(self.name, self.profile, self.keys, compute))
+        (:func:`~emergence_lib.engine.runs.derived_results`; kept for rebuilds when ``depends_on`` digests what
+        else it depends on), with the labels."""
+        return self.with_labels(stored.derived_results(self.name, self.profile, self.keys, compute,
+                                                       depends_on=depends_on))  # fmt: skip
 
 
 def sweep_jobs(profile: str | Profile, device: str = "auto") -> int:

@@ -57,6 +57,12 @@ def verdicts_path(chapter: str, profile: str, root: str | Path | None = None) ->
     return results_path(chapter, profile, verdicts_root(root))
 
 
+def derived_path(name: str, profile: str, digest: str, root: str | Path | None = None) -> Path:
+    """``data/derived/<profile>/<name>-<digest>.csv`` (or under ``root``): a table computed from stored runs, kept
+    under a digest of everything it was computed from (see :func:`~emergence_lib.engine.runs.derived_results`)."""
+    return data_root(root) / "derived" / profile / f"{name}-{digest}.csv"
+
+
 def executed_dir(profile: str, out: str | Path) -> Path:
     """``<out>/_build/executed/<profile>``: the executed chapters of a profile, a complete book source folder."""
     return Path(out) / BUILD / "executed" / profile

@@ -30,7 +30,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 from .data import Dataset, DatasetFallbackWarning, load_dataset
-from .locations import atomic_write_text, data_root as _data_folder, results_path, runs_root as _runs_root
+from .locations import atomic_write_text, data_root as _data_folder, derived_path, results_path, runs_root as _runs_root
 from .init import emergence_promoting
 from .models import build_model
 from .prune import PruneConfig, Pruner
@@ -442,20 +442,35 @@ def derived_results(
     compute: Callable[[], pd.DataFrame],
     results_root: str | Path | None = None,
     publish: bool | None = None,
+    depends_on: str | None = None,
+    data_root: str | Path | None = None,
 ) -> pd.DataFrame:
     """A table computed from stored runs (e.g. landscape measurements), published like :func:`experiment`.
 
-    Read from ``results/<profile>/<name>.csv`` when its ``key`` column holds exactly ``keys``; otherwise
-    ``compute()`` (which must return a table with a ``key`` column) and, when ``publish`` (default: for the
-    ``paper`` profile), written there. Prints one line saying which happened.
+    Read from ``results/<profile>/<name>.csv`` when its ``key`` column holds exactly ``keys``. Otherwise, with
+    ``depends_on`` (a digest of everything else the table is computed from: the probe's settings and batch, the
+    code that computes it; e.g. :meth:`~emergence_lib.probes.landscape.LandscapeProbe.fingerprint`), it is kept in
+    ``data/derived/`` under a digest of ``keys`` and ``depends_on`` and read back from there while both stay the
+    same, so a rebuild does not compute it again (and other code or settings never find it). Else ``compute()``
+    (which must return a table with a ``key`` column) and, when ``publish`` (default: for the ``paper`` profile),
+    written to ``results/``. Prints one line saying which happened.
     """
     stored = load_results(name, profile, results_root)
     if stored is not None and set(stored["key"]) == set(keys):
         print(f"{name}: {len(set(keys))} runs read from {results_path(name, profile, results_root)}")
         return stored
+    cache = None
+    if depends_on is not None:
+        text = json.dumps({"keys": sorted(set(keys)), "depends_on": depends_on})
+        cache = derived_path(name, profile, hashlib.sha256(text.encode()).hexdigest()[:16], data_root)
+        if cache.exists():
+            print(f"{name}: {len(set(keys))} runs' table read from {cache} (the same runs, code and settings)")
+            return pd.read_csv(cache, keep_default_na=False, na_values=["NaN"])
     table = compute()
     if "results_version" not in table:  # as the published copy has it (export_results)
         table = table.assign(results_version=RESULTS_VERSION)
+    if cache is not None:
+        atomic_write_text(cache, table.to_csv(index=False, na_rep="NaN"))
     if publish if publish is not None else profile == "paper":
         path = export_results(table, name, profile, results_root)
         print(f"{name}: {len(set(keys))} runs computed and published to {path}")

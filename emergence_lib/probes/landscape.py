@@ -13,6 +13,8 @@ filter-normalized random directions (Li et al. 2018, *Visualizing the Loss Lands
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -776,6 +778,37 @@ class LandscapeProbe:
             f"batch={len(self.batch[0])}, device={self.device}, direction_seed={self.direction_seed}, "
             f"eigen_iters={self.eigen_iters}, trace_samples={self.trace_samples}, {len(self._surfaces)} surfaces)"
         )
+
+    CODE = ("probes/landscape.py", "probes/hessian.py")
+    """The probes' modules, whose code determines a measurement with the runs' own (``RESULT_MODULES``)."""
+
+    def fingerprint(self) -> str:
+        """A digest of everything a measurement depends on besides the run: the batch's values, the axis, the loss,
+        the seeds and iteration counts, the device type, and the code (:attr:`CODE` and the runs' modules, ignoring
+        comments and docstrings). Equal digests measure a run the same way; :meth:`~emergence_lib.experiments.Experiment.derived`
+        keeps a chapter's table under it, so a rebuild reads it back and other code or settings never do.
+
+        Example:
+            >>> import torch
+            >>> batch = (torch.zeros(4, 1, 28, 28), torch.zeros(4, dtype=torch.long))
+            >>> LandscapeProbe(batch, [-1, 0, 1]).fingerprint() == LandscapeProbe(batch, [-1, 0, 1]).fingerprint()
+            True
+            >>> LandscapeProbe(batch, [-1, 0, 1]).fingerprint() == LandscapeProbe(batch, [-2, 0, 2]).fingerprint()
+            False
+        """
+        # Imported here: `python -m emergence_lib.engine.fingerprint` runs that module as a script.
+        from ..engine import fingerprint as code
+
+        digest = hashlib.sha256()
+        for tensor in self.batch:
+            digest.update(f"{tensor.dtype} {tuple(tensor.shape)}".encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        settings = {"axis": self.axis.tolist(), "loss": repr(self.loss_fn), "device": self.device.type,
+                    "direction_seed": self.direction_seed, "eigen_iters": self.eigen_iters,
+                    "trace_samples": self.trace_samples,
+                    "code": code.current(modules=code.RESULT_MODULES + self.CODE)}  # fmt: skip
+        digest.update(json.dumps(settings, sort_keys=True).encode())
+        return digest.hexdigest()[:16]
 
     def _model(self, run: Run) -> nn.Module:
         return run.model().to(self.device)

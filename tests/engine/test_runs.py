@@ -294,6 +294,29 @@ def test_derived_results_are_computed_once_published_and_read_back(tmp_path: Pat
     assert len(calls) == 2
 
 
+def test_derived_tables_are_kept_for_rebuilds_under_what_they_depend_on(tmp_path: Path) -> None:
+    calls = []
+
+    def compute() -> pd.DataFrame:
+        calls.append(1)
+        return pd.DataFrame({"key": ["a", "b"], "value": [0.1 + 0.2, float("nan")], "tag": ["", "x"]})
+
+    def derived(keys, depends_on):
+        return el.runs.derived_results("probe", "default", keys, compute, results_root=tmp_path / "results",
+                                       depends_on=depends_on, data_root=tmp_path / "data")  # fmt: skip
+
+    first = derived(["a", "b"], "settings-1")
+    again = derived(["b", "a"], "settings-1")  # the same runs in another order: read back
+    assert len(calls) == 1
+    pd.testing.assert_frame_equal(first, again)  # floats, NaN and empty strings survive the round trip
+    assert not (tmp_path / "results").exists()  # kept, not published (default profile)
+    derived(["a", "b"], "settings-2")  # other settings or code: computed again, never the old table
+    derived(["a"], "settings-1")  # other runs: computed again
+    assert len(calls) == 3
+    el.runs.derived_results("probe", "default", ["a", "b"], compute, data_root=tmp_path / "data")  # no digest
+    assert len(calls) == 4  # nothing to identify the settings by: computed every time
+
+
 def test_emergence_promoting_init_is_part_of_the_run(tmp_path: Path) -> None:
     plain = config()
     assert "init_alpha" not in plain.to_dict()  # keys of runs without it are unchanged

@@ -518,3 +518,22 @@ def test_bad_arguments_raise_clear_errors() -> None:
 
 def test_the_module_is_exported() -> None:
     assert el.landscape is landscape
+
+
+def test_a_probes_fingerprint_changes_with_whatever_its_measurements_depend_on(monkeypatch) -> None:
+    batch = (torch.randn(8, 1, 28, 28, generator=torch.Generator().manual_seed(0)), torch.zeros(8, dtype=torch.long))
+    axis = np.linspace(-1, 1, 5)
+    base = landscape.LandscapeProbe(batch, axis).fingerprint()
+    assert landscape.LandscapeProbe((batch[0].clone(), batch[1].clone()), axis).fingerprint() == base
+    other_batch = (batch[0] + 1e-6, batch[1])
+    changed = [
+        landscape.LandscapeProbe(other_batch, axis),
+        landscape.LandscapeProbe(batch, axis, direction_seed=1),
+        landscape.LandscapeProbe(batch, axis, eigen_iters=10),
+        landscape.LandscapeProbe(batch, axis, trace_samples=10),
+        landscape.LandscapeProbe(batch, axis, loss_fn=nn.MSELoss()),
+    ]
+    assert len({p.fingerprint() for p in changed} | {base}) == len(changed) + 1
+    # other code: the fingerprint of the probes' and the runs' modules is part of it
+    monkeypatch.setattr(el.engine.fingerprint, "current", lambda modules: "other code")
+    assert landscape.LandscapeProbe(batch, axis).fingerprint() != base
