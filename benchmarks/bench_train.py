@@ -21,8 +21,10 @@ the channels (without), on the offline MNIST subset (``load_dataset("mnist_subse
    over the same span (from drawing the permutation to the last optimizer step; on CUDA the plain loop
    synchronizes before stopping its clock, while ``train`` reads its clock before the end-of-epoch
    synchronization, so on CUDA the library's figure is slightly optimistic). Both arms start from the same
-   seeded initialization and draw the same batch order, so they do the same arithmetic; the script checks that
-   they end with the same weights.
+   seeded initialization and draw the same batch order, so they do the same arithmetic for the MLP (the script
+   checks that they end with the same weights); ``train`` runs convolutions in channels-last layout
+   (``engine.train.channels_last``), so for the CNNs the printed difference is the drift of another order of the
+   same arithmetic.
 
 Each repeat runs the three arms (plain loop, untracked ``train``, tracked ``train``) on fresh models built
 from the same seed, in alternating order (forward, then reversed: ABC CBA ...) so slow drifts of the machine
