@@ -422,15 +422,21 @@ def export_results(table: pd.DataFrame, name: str, profile: str, root: str | Pat
     path = results_path(name, profile, root)
     if "results_version" not in table:
         table = table.assign(results_version=RESULTS_VERSION)
-    atomic_write_text(path, table.to_csv(index=False, na_rep="NaN"))
+    _write_table(table, path)
     return path
 
 
 def load_results(name: str, profile: str, root: str | Path | None = None) -> pd.DataFrame | None:
     """The published results table, or None when there is none."""
     path = results_path(name, profile, root)
-    if not path.exists():
-        return None
+    return _read_table(path) if path.exists() else None
+
+
+def _write_table(table: pd.DataFrame, path: Path) -> None:
+    atomic_write_text(path, table.to_csv(index=False, na_rep="NaN"))
+
+
+def _read_table(path: Path) -> pd.DataFrame:
     # Only "NaN" is missing: an empty string (e.g. an empty tag) stays a string.
     return pd.read_csv(path, keep_default_na=False, na_values=["NaN"])
 
@@ -465,12 +471,12 @@ def derived_results(
         cache = derived_path(name, profile, hashlib.sha256(text.encode()).hexdigest()[:16], data_root)
         if cache.exists():
             print(f"{name}: {len(set(keys))} runs' table read from {cache} (the same runs, code and settings)")
-            return pd.read_csv(cache, keep_default_na=False, na_values=["NaN"])
+            return _read_table(cache)
     table = compute()
     if "results_version" not in table:  # as the published copy has it (export_results)
         table = table.assign(results_version=RESULTS_VERSION)
     if cache is not None:
-        atomic_write_text(cache, table.to_csv(index=False, na_rep="NaN"))
+        _write_table(table, cache)
     if publish if publish is not None else profile == "paper":
         path = export_results(table, name, profile, results_root)
         print(f"{name}: {len(set(keys))} runs computed and published to {path}")
