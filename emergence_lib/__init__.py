@@ -31,7 +31,7 @@ from .engine.data import (
     DatasetUnavailableError,
     load_dataset,
 )
-from .engine.models import build_model, mlp, small_cnn, vgg
+from .engine.models import build_model, mlp, residual_mlp, resnet18, small_cnn, vgg
 from .engine.profiles import PROFILES, Profile, get_profile
 from .engine.prune import PruneConfig, Pruner
 from .engine.runs import (
@@ -51,7 +51,7 @@ from .engine.train import Callback, TrainConfig, TrainingDiverged, TrainState, r
 from .metric import counting, emergence, graph
 from .metric.activity import Activity, Capture, activity, capture_activity
 from .metric.emergence import EmergenceResult, dense_emergence, measure, path_emergence
-from .metric.graph import NodeGraph, NodeLayer, UnsupportedModelError, node_graph, weight_layers
+from .metric.graph import NodeGraph, NodeLayer, UnsupportedModelError, node_graph, weight_layers, without_skips
 from .probes import hessian, landscape
 from . import book  # noqa: E402 (the last layer)
 
@@ -84,11 +84,11 @@ __all__ = [
     "profiles", "prune", "registered", "robustness", "runs", "scorecard",
     # the metric
     "Activity", "Capture", "EmergenceResult", "NodeGraph", "NodeLayer", "UnsupportedModelError", "activity",
-    "capture_activity", "dense_emergence", "measure", "node_graph", "path_emergence", "weight_layers",
+    "capture_activity", "dense_emergence", "measure", "node_graph", "path_emergence", "weight_layers", "without_skips",
     # the engine
     "DATASETS", "PROFILES", "RESULTS_VERSION", "Callback", "Dataset", "DatasetCacheError", "DatasetFallbackWarning",
     "DatasetUnavailableError", "Profile", "PruneConfig", "Pruner", "Run", "RunConfig", "TrainConfig", "TrainState",
     "TrainingDiverged", "build_model", "execute", "experiment", "export_results", "get_profile", "initial_model",
-    "load_dataset", "load_results", "load_run", "mlp", "resolve_device", "results_table", "run_sweep", "small_cnn",
-    "train", "vgg",
+    "load_dataset", "load_results", "load_run", "mlp", "residual_mlp", "resnet18", "resolve_device", "results_table",
+    "run_sweep", "small_cnn", "train", "vgg",
 ]

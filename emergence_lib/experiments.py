@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
+import torch
+from torch import nn
 
 from .engine import runs as stored  # stored runs; `runs` is a method of Experiment
 from .engine.data import load_dataset
@@ -30,6 +34,7 @@ from .engine.runs import RunConfig
 from .engine.train import resolve_device
 from .metric.activity import activity, capture_activity
 from .metric.emergence import measure
+from .metric.graph import UnsupportedModelError, node_graph, without_skips
 
 SCORED_CHAPTERS = ("feedforward", "convolutional", "pruning", "landscape", "initialization")
 """The chapters whose verdicts the scorecard collects, in reading order."""
@@ -311,6 +316,149 @@ def robustness_pruning(profile: str | Profile, dataset: str = "mnist") -> Experi
     return _experiment("robustness-pruning", "robustness", p, rows)
 
 
+RESIDUAL_BLOCKS = 2
+"""Blocks of the residual MLP of chapter *Measure your own network* (a skip around every pair of layers)."""
+
+
+def your_network(profile: str | Profile, dataset: str = "mnist") -> Experiment:
+    """The residual networks of chapter *Measure your own network*: a residual MLP (:data:`RESIDUAL_BLOCKS` blocks
+    of the width of the book's second hidden layer) at every seed, and torchvision's ResNet-18 with the small-input
+    stem (:func:`~emergence_lib.engine.models.resnet18`), one seed, trained briefly: a fifth of the profile's
+    epochs, a quarter of its training and test samples and of its probe (the chapter fits in minutes on a laptop;
+    the ``paper`` profile trains both on whole datasets). Its published table is the networks measured with and
+    without their skips (:func:`skip_effect`), not the histories.
+
+    Labels: ``network`` (``"residual MLP"`` or ``"ResNet-18"``) and ``seed``.
+    """
+    p = get_profile(profile)
+    rows = []
+    for seed in range(p.seeds):
+        config = p.run_config(dataset, "mlp", seed=seed)
+        config = dataclasses.replace(config, model="residual_mlp",
+                                     model_args={"width": p.mlp_hidden[1], "blocks": RESIDUAL_BLOCKS})
+        rows.append((config, {"network": "residual MLP", "seed": seed}))
+    config = p.run_config(dataset, "mlp", seed=0)
+    quarter = {name: None if size is None else size // 4 for name, size in
+               (("train_size", p.train_size), ("test_size", p.test_size), ("probe_size", p.probe_size))}  # fmt: skip
+    config = dataclasses.replace(config, model="resnet18", model_args={}, **quarter,
+                                 train=dataclasses.replace(config.train, epochs=max(1, p.epochs // 5)))
+    rows.append((config, {"network": "ResNet-18", "seed": 0}))
+    return _experiment(f"your-network-{dataset}", "your_network", p, rows, histories=False)
+
+
+SKIP_DEFINITIONS: dict[str, dict] = {"the book's": {},
+                                     "above the layer mean": {"threshold": 1.0, "threshold_mode": "layer_mean"}}
+"""The definitions of E :func:`skip_effect` reads: the book's, and "active when above its layer's mean activity",
+which reads networks with batch normalization (after BatchNorm and ReLU hardly any channel's mean activity is
+below the book's threshold, and hardly any below a tenth of its layer's mean, the robustness chapter's variant)."""
+
+
+def skip_effect(experiment: Experiment, device: str = "auto") -> pd.DataFrame:
+    """Every run's network at initialization and trained, measured with its skips and without them
+    (:func:`~emergence_lib.without_skips`: the same weights, every residual addition reduced to its main branch).
+
+    Trains the runs when they are not stored; the table is published (``paper``) or kept for rebuilds like the
+    landscape chapter's (:meth:`Experiment.derived`, under a digest of the code that computes it). One row per run,
+    stage (``"initial"``, ``"trained"``), ``skips`` (``"with"``, ``"without"``) and ``definition``
+    (:data:`SKIP_DEFINITIONS`), with the labels and ``log10_absolute``, ``fraction``, ``n_weights``, ``edges`` (of
+    the node graph), ``active share`` (of the counted nodes) and the run's final ``test_acc``.
+    """
+    from .engine.fingerprint import RESULT_MODULES, current
+
+    def compute() -> pd.DataFrame:
+        rows = []
+        for config, run in zip(experiment.configs, experiment.runs(device=device)):
+            data = load_dataset(config.dataset, probe_size=config.probe_size)
+            for stage, model in (("initial", stored.initial_model(config, data)), ("trained", run.model())):
+                for skipped, network in (("with", model), ("without", without_skips(model))):
+                    record = capture_activity(network, data.probe)  # one probe pass for both definitions
+                    edges = sum(int(b.sum()) for b in node_graph(network).edges.values())
+                    for label, settings in SKIP_DEFINITIONS.items():
+                        result = measure(network, record, **settings)
+                        rows.append({"key": config.key, "stage": stage, "skips": skipped, "definition": label,
+                                     "log10_absolute": result.log10_absolute, "fraction": result.fraction,
+                                     "n_weights": result.n_weights, "edges": edges,
+                                     "active share": sum(result.active_counts) / sum(result.layer_sizes),
+                                     "test_acc": float(run.history["test_acc"].iloc[-1])})  # fmt: skip
+        return pd.DataFrame(rows)
+
+    return experiment.derived(compute, depends_on=current(modules=RESULT_MODULES + ("experiments.py",)))
+
+
+TORCHVISION_MODELS = ("resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2", "densenet121", "squeezenet1_0",
+                      "mobilenet_v2", "shufflenet_v2_x1_0", "efficientnet_b0", "convnext_tiny", "vit_b_16")  # fmt: skip
+"""torchvision architectures chapter *Measure your own network* tries to read (randomly initialized)."""
+
+
+def torchvision_support(names: Sequence[str] = TORCHVISION_MODELS) -> pd.DataFrame:
+    """Which torchvision architectures :func:`~emergence_lib.node_graph` reads, and why the others are refused.
+
+    One row per name: ``model``, ``read`` (bool), ``counted layers``, ``weights`` (of Linear and Conv2d layers),
+    ``skips or branches`` (whether the graph is not a chain) and ``refused because`` (the error's first sentence).
+    """
+    import torchvision
+
+    rows = []
+    for name in names:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torchvision's notes on initialization defaults
+            model = torchvision.models.get_model(name, weights=None)
+        weights = sum(m.weight.numel() for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d)))
+        try:
+            graph = node_graph(model, layers="hidden+output")
+            row = {"read": True, "counted layers": len(graph.layers), "skips or branches": not graph.is_chain,
+                   "refused because": ""}
+        except UnsupportedModelError as err:
+            row = {"read": False, "counted layers": 0, "skips or branches": None,
+                   "refused because": str(err).split(". Supported")[0].split("; every hidden")[0]}
+        rows.append({"model": name, **row, "weights": weights})
+    return pd.DataFrame(rows)
+
+
+def measure_cost(profile: str | Profile, repeats: int = 3) -> pd.DataFrame:
+    """The time of one :func:`~emergence_lib.measure` (probe pass, node graph, path counts) on networks from an
+    MLP to a wide ResNet-50 at initialization, against their size; the median of ``repeats`` on this machine.
+
+    A profile that only checks the code measures the small networks only. One row per network: ``network``,
+    ``input`` (one sample's shape), ``probe`` (samples), ``weights``, ``nodes`` and ``edges`` (of the node
+    graph), ``counted layers`` and ``seconds``.
+    """
+    import torchvision
+
+    from .engine.models import build_model, residual_mlp, resnet18
+
+    p = get_profile(profile)
+    digits, probe = (1, 28, 28), p.probe_size
+    networks = [
+        ("MLP " + _widths(p.mlp_hidden), build_model("mlp", digits, 10, hidden=p.mlp_hidden), digits, probe),
+        ("residual MLP", residual_mlp(784, p.mlp_hidden[1], RESIDUAL_BLOCKS), digits, probe),
+        ("ResNet-18, 28 px", resnet18(1, 10, small_input=True), digits, probe // 2),
+    ]
+    if not checks_only(p.name):
+        large = (3, 224, 224)
+        networks += [
+            ("VGG-11 (book's)", build_model(p.cnn[0], (3, 32, 32), 10, **p.cnn[1]), (3, 32, 32), probe),
+            ("ResNet-18, 224 px", torchvision.models.resnet18(weights=None), large, 16),
+            ("ResNet-50, 224 px", torchvision.models.resnet50(weights=None), large, 16),
+            ("Wide ResNet-50-2, 224 px", torchvision.models.wide_resnet50_2(weights=None), large, 16),
+        ]
+    rows = []
+    generator = torch.Generator().manual_seed(0)
+    for name, model, shape, samples in networks:
+        batch = torch.rand(samples, *shape, generator=generator)
+        seconds = []
+        for _ in range(repeats):  # the first also traces the model (once per model, as in a training run)
+            start = time.perf_counter()
+            result = measure(model, batch)
+            seconds.append(time.perf_counter() - start)
+        graph = node_graph(model)
+        rows.append({"network": name, "input": "x".join(map(str, shape)), "probe": samples,
+                     "weights": result.n_weights, "nodes": sum(graph.sizes),
+                     "edges": sum(int(b.sum()) for b in graph.edges.values()), "counted layers": len(graph.layers),
+                     "seconds": sorted(seconds)[len(seconds) // 2]})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def every(profile: str | Profile) -> list[Experiment]:
     """Every experiment of the book for ``profile``, on the datasets the chapters ask for (a chapter may skip a
     dataset whose offline stand-in is the same data as another's; see :func:`~emergence_lib.engine.data.distinct_datasets`)."""
@@ -325,4 +473,5 @@ def every(profile: str | Profile) -> list[Experiment]:
         initialization(profile, "cnn", "cifar10"),
         robustness(profile),
         robustness_pruning(profile),
+        your_network(profile),
     ]

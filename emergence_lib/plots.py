@@ -232,6 +232,64 @@ def coverage(table: pd.DataFrame, required: float | None = None) -> plt.Figure:
     return fig
 
 
+def skip_effect(table: pd.DataFrame) -> plt.Figure:
+    """log10 E of networks with and without their skips, at initialization and trained: one panel per network and
+    definition of E, a line per run joining its two readings (with skips, without), a dot per reading.
+
+    Args:
+        table: :func:`~emergence_lib.experiments.skip_effect` with the labels (``network``, ``seed``).
+    """
+    networks, definitions = list(dict.fromkeys(table["network"])), list(dict.fromkeys(table["definition"]))
+    fig, axes = plt.subplots(len(definitions), len(networks), figsize=(TEXT_WIDTH, 2.5 * len(definitions) + 0.8),
+                             squeeze=False, sharex=True, layout="constrained")  # fmt: skip
+    colours = {"with": "C0", "without": "C1"}
+    for row, definition in enumerate(definitions):
+        for column, network in enumerate(networks):
+            ax = axes[row][column]
+            rows = table[(table["network"] == network) & (table["definition"] == definition)]
+            finite = rows.replace([np.inf, -np.inf], np.nan)
+            for (stage, seed), run in finite.groupby(["stage", "seed"], sort=False):
+                x = 0 if stage == "initial" else 1
+                values = run.set_index("skips")["log10_absolute"]
+                ax.plot([x - 0.08, x + 0.08], [values.get("with"), values.get("without")], color="0.75", lw=0.8)
+                for offset, skips in ((-0.08, "with"), (0.08, "without")):
+                    ax.plot(x + offset, values.get(skips), "o", ms=4, color=colours[skips])
+            zero = rows["log10_absolute"].eq(-np.inf).groupby(rows["skips"]).mean()
+            note = ", ".join(f"{skips}: E = 0 in {share:.0%}" for skips, share in zero.items() if share > 0)
+            ax.set_title(f"{network}, {definition}" + (f"\n({note})" if note else ""), fontsize="small")
+            if finite["log10_absolute"].isna().all():
+                ax.text(0.5, 0.5, "E = 0 in every reading:\nno emergent path", ha="center", va="center",
+                        transform=ax.transAxes, fontsize="small", color="0.4")
+                ax.set_yticks([])
+            ax.set_xticks([0, 1], ["initial", "trained"])
+            ax.set_xlim(-0.5, 1.5)
+            if column == 0:
+                ax.set_ylabel("log10 E")
+    handles = [plt.Line2D([], [], marker="o", ls="", color=c, label=f"{k} skips") for k, c in colours.items()]
+    fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize="small")
+    return fig
+
+
+def measure_cost(table: pd.DataFrame) -> plt.Figure:
+    """Seconds of one :func:`~emergence_lib.measure` against the network's weights (both logarithmic), each
+    network labelled.
+
+    Args:
+        table: :func:`~emergence_lib.experiments.measure_cost`.
+    """
+    fig, ax = plt.subplots(figsize=(TEXT_WIDTH, 3.4), layout="constrained")
+    ax.scatter(table["weights"], table["seconds"], color="C0")
+    for _, row in table.iterrows():
+        ax.annotate(f"{row['network']} ({row['probe']} samples)", (row["weights"], row["seconds"]), fontsize="x-small",
+                    xytext=(4, -3), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(right=table["weights"].max() * 60)  # room for the labels of the largest network
+    ax.set_xlabel("weights (Linear and Conv2d)")
+    ax.set_ylabel("seconds per measure")
+    return fig
+
+
 def verdict_table(table: pd.DataFrame, columns: Sequence[str] = ("verdict", "first registered")):
     """``table`` as a compact HTML table (a pandas ``Styler``) with every verdict of ``columns`` shown as a
     coloured label (:data:`VERDICT_COLOURS`), no index, and small type so that it fits the text column.

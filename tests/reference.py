@@ -13,16 +13,18 @@ from torch import nn
 
 
 def layered_graph(adjacency, active) -> tuple[nx.DiGraph, list[list[bool]]]:
-    """Nodes (layer, index); an edge (k-1, u) -> (k, v) where ``adjacency[k-1][v, u]`` is nonzero."""
+    """Nodes (layer, index); an edge (i, u) -> (j, v) where ``adjacency[(i, j)][v, u]`` is nonzero (a dict: a DAG)
+    or, for a list (a chain), where ``adjacency[j-1][v, u]`` is nonzero with ``i = j - 1``."""
     act = [[bool(x) for x in a.tolist()] for a in active]
     g = nx.DiGraph()
     for k, a in enumerate(act):
         g.add_nodes_from((k, i) for i in range(len(a)))
-    for k, b in enumerate(adjacency, start=1):
+    pairs = adjacency.items() if isinstance(adjacency, dict) else (((k - 1, k), b) for k, b in enumerate(adjacency, 1))
+    for (i, j), b in pairs:
         for v, row in enumerate(b.tolist()):
             for u, x in enumerate(row):
                 if x != 0:
-                    g.add_edge((k - 1, u), (k, v))
+                    g.add_edge((i, u), (j, v))
     return g, act
 
 

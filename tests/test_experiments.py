@@ -35,6 +35,7 @@ def expected_counts(p: el.Profile) -> dict[str, int]:
         "initialization-cnn-cifar10": p.seeds * 2 * len(experiments.INIT_ALPHAS),
         "robustness": p.seeds * len(p.widths),
         "robustness-pruning": p.seeds * len(SPARSITIES),
+        "your-network-mnist": p.seeds + 1,  # the residual MLP at every seed, one ResNet-18
     }
 
 
@@ -50,7 +51,9 @@ def test_names_are_unique_and_runs_are_shared_only_where_chapters_share_them(pro
     assert len({e.name for e in every}) == len(every)
     for e in every:
         assert len(set(e.keys)) == len(e.keys) and e.profile == profile
-        assert all(c.train.epochs == el.get_profile(profile).epochs for c in e.configs)
+        briefly = [c for c in e.configs if c.model == "resnet18"]  # chapter your_network trains it briefly
+        assert all(c.train.epochs == el.get_profile(profile).epochs for c in e.configs if c not in briefly)
+        assert all(c.train.epochs == max(1, el.get_profile(profile).epochs // 5) for c in briefly)
     keys = {e.name: set(e.keys) for e in every}
     # the robustness runs measure more variants, so they are other runs than the feed-forward chapter's
     assert not keys["robustness"] & keys["feedforward-mnist"]
@@ -85,6 +88,7 @@ KEYS_OF_DEFAULT = {  # a digest of each experiment's sorted run keys under RESUL
     "initialization-cnn-cifar10": "3735ffec4aa848b1",
     "robustness": "4028b4cedfffface",
     "robustness-pruning": "a6fc765ffa148072",  # 2026-12-01: the unpruned runs are the dense chapters'
+    "your-network-mnist": "d7f5fe2e700f9a27",
 }
 
 
@@ -132,6 +136,7 @@ def test_the_paper_profile_is_what_the_paper_trained() -> None:
 ONE_OF_EACH = {  # every experiment function, with arguments a chapter passes
     "feedforward": ("mnist",), "convolutional": (), "convolutional_batchnorm": (), "pruning": ("mlp", "mnist"),
     "landscape": (), "initialization": ("mlp", "mnist"), "robustness": (), "robustness_pruning": (),
+    "your_network": (),
 }
 
 

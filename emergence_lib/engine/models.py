@@ -1,8 +1,8 @@
-"""The networks the book studies: MLPs, a VGG family and a small CNN.
+"""The networks the book studies: MLPs, a VGG family, a small CNN, and two residual networks.
 
-Entry point: :func:`build_model` (a network by name, for a dataset's input shape), or :func:`mlp`, :func:`vgg`
-and :func:`small_cnn` directly. Every model is an ``nn.Sequential`` chain with activation modules (never
-functional calls), so :func:`~emergence_lib.measure` reads it without special cases.
+Entry point: :func:`build_model` (a network by name, for a dataset's input shape), or :func:`mlp`, :func:`vgg`,
+:func:`small_cnn`, :func:`residual_mlp` and :func:`resnet18` directly. The first three are ``nn.Sequential``
+chains; the residual ones have skip connections, which :func:`~emergence_lib.node_graph` reads as edges.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import torch
 from torch import nn
 
 from .._checks import check_choice
@@ -174,7 +175,82 @@ def small_cnn(
     )
 
 
-MODELS = ("mlp", "vgg", "small_cnn")
+class ResidualMLP(nn.Module):
+    """An MLP with identity skips: a first layer, then blocks ``h = act(fc2(act(fc1(h))) + h)``, then logits.
+
+    Attributes:
+        stem: the first ``Linear`` layer (input to ``width``), followed by an activation.
+        blocks: per block, ``fc1`` and ``fc2`` (``width`` to ``width``), each followed by an activation, the second
+            after the skip is added.
+        head: the output layer.
+    """
+
+    def __init__(self, in_features: int, width: int, blocks: int, num_classes: int, activation: str = "relu"):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Flatten(), nn.Linear(in_features, width), _activation(activation))
+        self.blocks = nn.ModuleList(
+            nn.ModuleDict({"fc1": nn.Linear(width, width), "act1": _activation(activation),
+                           "fc2": nn.Linear(width, width), "act2": _activation(activation)})
+            for _ in range(blocks)
+        )  # fmt: skip
+        self.head = nn.Linear(width, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.stem(x)
+        for block in self.blocks:
+            h = block["act2"](block["fc2"](block["act1"](block["fc1"](h))) + h)
+        return self.head(h)
+
+
+def residual_mlp(
+    in_features: int = 784, width: int = 128, blocks: int = 2, num_classes: int = 10, activation: str = "relu"
+) -> ResidualMLP:
+    """A :class:`ResidualMLP`: ``1 + 2 * blocks`` hidden layers of ``width`` neurons, a skip around every pair.
+
+    Example:
+        >>> import torch, emergence_lib as el
+        >>> model = el.engine.models.residual_mlp(784, width=16, blocks=2)
+        >>> el.node_graph(model).sizes, sorted(el.node_graph(model).edges)[:3]
+        ((16, 16, 16, 16, 16), [(0, 1), (0, 2), (1, 2)])
+    """
+    return ResidualMLP(in_features, width, blocks, num_classes, activation)
+
+
+SMALL_INPUT = 64
+"""Images smaller than this (pixels per side) get the small-input ResNet stem (see :func:`resnet18`)."""
+
+
+def resnet18(in_channels: int = 3, num_classes: int = 1000, small_input: bool = False) -> nn.Module:
+    """torchvision's ResNet-18 (``weights=None``: randomly initialized, nothing downloaded).
+
+    ``small_input`` adapts it to small images such as 1x28x28 digits the way CIFAR-style ResNets do: the first
+    convolution becomes 3x3 with stride 1 (``in_channels`` inputs, He-initialized as torchvision initializes its
+    convolutions) and the initial max pooling is removed, so that the four stages see 28, 14, 7 and 4 pixels
+    instead of 7, 4, 2 and 1. Otherwise only the first convolution's input channels are changed when
+    ``in_channels`` is not 3.
+
+    Example:
+        >>> import torch, emergence_lib as el
+        >>> model = el.engine.models.resnet18(in_channels=1, num_classes=10, small_input=True)
+        >>> model(torch.rand(2, 1, 28, 28)).shape
+        torch.Size([2, 10])
+        >>> graph = el.node_graph(model)
+        >>> len(graph.sizes), graph.is_chain  # the stem, two layers per block; skips join them
+        (17, False)
+    """
+    import torchvision  # imported here, as the datasets do: `import emergence_lib` stays quick
+
+    model = torchvision.models.resnet18(weights=None, num_classes=num_classes)
+    if small_input or in_channels != 3:
+        kernel, stride, padding = (3, 1, 1) if small_input else (7, 2, 3)
+        model.conv1 = nn.Conv2d(in_channels, 64, kernel, stride=stride, padding=padding, bias=False)
+        nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
+    if small_input:
+        model.maxpool = nn.Identity()
+    return model
+
+
+MODELS = ("mlp", "vgg", "small_cnn", "residual_mlp", "resnet18")
 
 
 def build_model(
@@ -183,22 +259,29 @@ def build_model(
     num_classes: int,
     background: Sequence[float] | None = None,
     **kwargs,
-) -> nn.Sequential:
+) -> nn.Module:
     """Build a model by name for data of the given shape.
 
     Args:
-        name: ``"mlp"`` (keyword ``hidden``: the hidden widths), ``"vgg"`` or ``"small_cnn"``.
+        name: ``"mlp"`` (keyword ``hidden``: the hidden widths), ``"vgg"``, ``"small_cnn"``, ``"residual_mlp"``
+            (keywords ``width``, ``blocks``) or ``"resnet18"`` (with the small-input stem for images under
+            :data:`SMALL_INPUT` pixels).
         input_shape: ``(channels, height, width)`` of one sample.
         num_classes: number of output logits.
         background: per channel, the value of a black pixel in the standardized inputs
             (:attr:`~emergence_lib.engine.data.Dataset.background`); a VGG pads small images with it. None pads with 0.
-        kwargs: the remaining arguments of :func:`mlp`, :func:`vgg` or :func:`small_cnn`.
+        kwargs: the remaining arguments of the builder.
     """
     if name == "mlp":
         hidden = tuple(kwargs.pop("hidden", (512, 256, 128)))
         return mlp((math.prod(input_shape), *hidden, num_classes), **kwargs)
     if name == "vgg" and background:  # None or () (statistics unknown): zero padding
         kwargs = {"pad_value": tuple(background), **kwargs}
+    if name == "residual_mlp":
+        return residual_mlp(math.prod(input_shape), num_classes=num_classes, **kwargs)
+    if name == "resnet18":
+        small = input_shape[-1] < SMALL_INPUT
+        return resnet18(in_channels=input_shape[0], num_classes=num_classes, small_input=small, **kwargs)
     if name in ("vgg", "small_cnn"):
         build = vgg if name == "vgg" else small_cnn
         return build(in_channels=input_shape[0], input_size=input_shape[-1], num_classes=num_classes, **kwargs)

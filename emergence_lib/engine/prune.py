@@ -19,7 +19,7 @@ from torch.nn.utils import prune as torch_prune
 
 from .._checks import check_choice, check_fraction, check_integer
 from ..metric.activity import activity
-from ..metric.graph import effective_weight, node_graph, weight_layers
+from ..metric.graph import UnsupportedModelError, effective_weight, node_graph, weight_layers
 from .train import Callback, TrainState
 
 METHODS = ("magnitude", "random", "activity", "norm")
@@ -214,6 +214,11 @@ def nodes(
         raise ValueError('criterion="activity" ranks nodes by their activity on a probe batch: pass probe=')
     graph = node_graph(model, layers=layers)
     chain = [layer.name for layer in node_graph(model, layers="hidden+output").layers]  # every weight layer
+    if not graph.is_chain or len(set(chain)) < len(chain):
+        raise UnsupportedModelError(
+            "structured pruning needs a chain of distinct weight layers (a node's outgoing weights are then the next "
+            "layer's); this model has skip connections, branches or a reused layer"
+        )
     if criterion == "activity":
         scores = activity(model, probe, layers=layers, graph=graph).values
     else:

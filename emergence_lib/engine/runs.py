@@ -53,7 +53,8 @@ class RunConfig:
 
     Attributes:
         dataset: a name from :data:`~emergence_lib.engine.data.DATASETS`.
-        model: ``"mlp"``, ``"vgg"`` or ``"small_cnn"``; built for the dataset's input shape and classes.
+        model: a name from :data:`~emergence_lib.engine.models.MODELS` (``"mlp"``, ``"vgg"``, ``"small_cnn"``,
+            ``"residual_mlp"``, ``"resnet18"``); built for the dataset's input shape and classes.
         model_args: keyword arguments of the model (e.g. ``{"hidden": [512, 256, 128]}``).
         train: the training hyper-parameters; ``train.seed`` also seeds the model's initialization.
         train_size, test_size: subset sizes (None: whole split).

@@ -18,10 +18,10 @@ from .emergence import (
     path_emergence,
     settings_free,
 )
-from .graph import NodeGraph, NodeLayer, UnsupportedModelError, node_graph, weight_layers
+from .graph import NodeGraph, NodeLayer, UnsupportedModelError, node_graph, weight_layers, without_skips
 
 __all__ = [
     "CHOICES", "SETTINGS", "THROUGH", "Activity", "Capture", "EmergenceResult", "NodeGraph", "NodeLayer", "UnsupportedModelError", "activity",
     "capture_activity", "check_settings", "counting", "dense_emergence", "emergence", "graph", "measure", "node_graph",
-    "path_emergence", "settings_free", "weight_layers",
+    "path_emergence", "settings_free", "weight_layers", "without_skips",
 ]

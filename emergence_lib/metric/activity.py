@@ -1,7 +1,9 @@
 """Which nodes are active on a probe batch: capture the activations once, threshold them many ways.
 
-A node's activity is read at the output of the activation module after its layer (before any pooling),
-averaged over spatial positions for a channel; the probe pass leaves the model exactly as it found it.
+A node's activity is read at the output of the activation (module or function) that makes it a node (before any
+pooling), averaged over spatial positions for a channel; the probe pass runs the model traced by ``torch.fx`` with
+those values as extra outputs (:func:`~emergence_lib.metric.graph.probe_module`) and leaves the model exactly as it
+found it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import torch
 from torch import nn
 
 from .._checks import check_choice, check_threshold
-from .graph import LAYERS, NodeGraph, node_graph
+from .graph import LAYERS, NodeGraph, node_graph, probe_module
 
 REDUCES = ("mean", "any", "per_sample")
 PROBE_BATCH = 256
@@ -50,6 +52,9 @@ class Activity:
 @contextlib.contextmanager
 def capture(model: nn.Module, names: list[str]) -> Iterator[dict[str, list[torch.Tensor]]]:
     """Record the outputs of the named submodules, averaged over spatial positions, as ``(B, nodes)``.
+
+    Forward hooks on modules, for reading any module's output; the probe pass of :func:`capture_activity` reads
+    the ``torch.fx`` values of the counted layers instead, functional activations included.
 
     ``outputs[name][i]`` is the output of the ``i``-th call of the module (one module may be called at several
     depths). Outputs are copies, so a later in-place module cannot change them. Forward hooks are removed when
@@ -149,7 +154,7 @@ class Capture:
                 f"emergence needs at least two counted layers; layers='hidden' gives {len(self.graph.layers) - 1} "
                 "for this model; use layers=\"hidden+output\" to count the output layer too"
             )
-        return NodeGraph(layers=self.graph.layers[:-1], adjacency=self.graph.adjacency[:-1])
+        return self.graph.prefix(len(self.graph.layers) - 1)
 
     def matches(self, model: nn.Module) -> bool:
         """Whether ``model`` is the model captured, as it was then (same tensors, unchanged since)."""
@@ -195,15 +200,14 @@ def capture_activity(
     norms = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
     step = len(probe) if norms else PROBE_BATCH
     starts = range(0, len(probe), step)
-    with probing(model), capture(model, [layer.probe for layer in graph.layers]) as outputs:
-        for start in starts:
-            model(probe[start : start + step].to(device))
-    per_sample = []
-    for layer in graph.layers:
-        calls = outputs[layer.probe]
-        per_pass = len(calls) // len(starts)  # a module may be called several times in one pass
-        rows = torch.cat([calls[k * per_pass + layer.probe_call] for k in range(len(starts))])
-        per_sample.append(rows[:, layer.kept.to(device)])
+    # The traced model returning every counted layer's activity as soon as it is computed (torch.fx): functional
+    # activations and a module's several calls are read like any activation module.
+    recorder = probe_module(model, [layer.value for layer in graph.layers])
+    with probing(model):
+        passes = [recorder(probe[start : start + step].to(device)) for start in starts]
+    per_sample = [
+        torch.cat([values[k] for values in passes])[:, layer.kept.to(device)] for k, layer in enumerate(graph.layers)
+    ]
     return Capture(graph=graph, outputs=per_sample, layers=layers, state=_state(model))
 
 

@@ -3,13 +3,14 @@
 Absolute emergence ``E`` counts directed paths that start at an inactive node of a counted layer ``i`` and end
 at an active node of a later counted layer ``j``, exactly, in one pass (:mod:`emergence_lib.metric.counting`).
 Entry points: :func:`measure` (a model on a probe batch, with the normalizations of :class:`EmergenceResult`),
-:func:`path_emergence` (any layered graph) and :func:`dense_emergence` (the closed form on a dense network).
+:func:`path_emergence` (any layered graph, a chain or a DAG with skips and joins) and :func:`dense_emergence`
+(the closed form on a dense network).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -19,7 +20,7 @@ from torch import nn
 from .._checks import check_choice, check_threshold
 from .activity import REDUCES, THRESHOLD_MODES, Capture, activity, capture_activity
 from .graph import LAYERS, effective_weight, weight_layers
-from .counting import layer_path_counts, pow10, scaled_sum, to_float, to_log10
+from .counting import path_counts, pow10, scaled_sum, to_float, to_log10
 
 THROUGH = ("any", "active")
 CHOICES = {"threshold_mode": THRESHOLD_MODES, "reduce": REDUCES, "layers": LAYERS, "through": THROUGH}
@@ -46,11 +47,17 @@ def settings_free(record: dict) -> dict:
     return {k: v for k, v in record.items() if k not in SETTINGS}
 
 
-def _as_float_matrices(adjacency: Sequence[torch.Tensor], active: Sequence[torch.Tensor]) -> tuple[list, list]:
-    """Validate a layered graph and return float64 adjacency matrices and bool activity vectors."""
-    if not isinstance(adjacency, (list, tuple)) or not isinstance(active, (list, tuple)):
-        raise ValueError("adjacency and active must be lists of tensors (adjacency: L matrices, active: L + 1 vectors)")
-    if len(active) != len(adjacency) + 1:
+def _as_float_matrices(
+    adjacency: Sequence[torch.Tensor] | Mapping[tuple[int, int], torch.Tensor], active: Sequence[torch.Tensor]
+) -> tuple[list, list]:
+    """Validate a layered graph; return per layer its incoming float64 matrices ``(i, B_ij)`` and bool activity."""
+    if not isinstance(adjacency, (list, tuple, Mapping)) or not isinstance(active, (list, tuple)):
+        raise ValueError(
+            "adjacency must be a list of L matrices (a chain) or a dict {(i, j): matrix} (a DAG), and active a list "
+            "of one vector per layer"
+        )
+    chain = not isinstance(adjacency, Mapping)
+    if chain and len(active) != len(adjacency) + 1:
         raise ValueError(
             f"active must have one entry per layer, len(adjacency) + 1 = {len(adjacency) + 1}; got {len(active)}"
         )
@@ -64,20 +71,23 @@ def _as_float_matrices(adjacency: Sequence[torch.Tensor], active: Sequence[torch
                 raise ValueError(f"active[{k}] must be bool (or 0/1); allowed values: True/False")
             a = a.bool()
         acts.append(a)
-    mats = []
-    for k, b in enumerate(adjacency, start=1):
+    edges = {(k - 1, k): b for k, b in enumerate(adjacency, start=1)} if chain else dict(adjacency)
+    inputs: list[list[tuple[int, torch.Tensor]]] = [[] for _ in acts]
+    for (i, j), b in sorted(edges.items()):
+        name = f"adjacency[{i}]" if chain else f"adjacency[({i}, {j})]"
+        if not 0 <= i < j < len(acts):
+            raise ValueError(f"{name}: edges go from an earlier layer i to a later layer j, 0 <= i < j < {len(acts)}")
         b = torch.as_tensor(b)
-        expected = (len(acts[k]), len(acts[k - 1]))
+        expected = (len(acts[j]), len(acts[i]))
         if tuple(b.shape) != expected:
             raise ValueError(
-                f"adjacency[{k - 1}] joins layer {k - 1} to {k} and must have shape (n_{k}, n_{k - 1}) = {expected}; "
-                f"got {tuple(b.shape)}"
+                f"{name} joins layer {i} to {j} and must have shape (n_{j}, n_{i}) = {expected}; got {tuple(b.shape)}"
             )
         if b.dtype != torch.bool and not bool(((b == 0) | (b == 1)).all()):
-            raise ValueError(f"adjacency[{k - 1}] must hold only 0/1 (or bool) entries; allowed values: 0, 1")
-        mats.append(b.to(torch.float64))
-    device = mats[0].device if mats else acts[0].device
-    return [b.to(device) for b in mats], [a.to(device) for a in acts]
+            raise ValueError(f"{name} must hold only 0/1 (or bool) entries; allowed values: 0, 1")
+        inputs[j].append((i, b.to(torch.float64)))
+    device = next((b.device for incoming in inputs for _, b in incoming), acts[0].device)
+    return [[(i, b.to(device)) for i, b in incoming] for incoming in inputs], [a.to(device) for a in acts]
 
 
 def _columns(vectors: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -85,7 +95,7 @@ def _columns(vectors: Sequence[torch.Tensor]) -> list[torch.Tensor]:
 
 
 def path_emergence(
-    adjacency: Sequence[torch.Tensor],
+    adjacency: Sequence[torch.Tensor] | Mapping[tuple[int, int], torch.Tensor],
     active: Sequence[torch.Tensor],
     through: str = "any",
     log: bool = False,
@@ -93,9 +103,10 @@ def path_emergence(
     """Number of directed paths from an inactive node to an active node of a later layer.
 
     Args:
-        adjacency: ``L`` 0/1 tensors; ``adjacency[k-1]`` has shape ``(n_k, n_{k-1})`` and joins layer ``k-1`` to
-            layer ``k``.
-        active: ``L + 1`` bool tensors, one per layer, layer 0 first.
+        adjacency: a chain, ``L`` 0/1 tensors where ``adjacency[k-1]`` has shape ``(n_k, n_{k-1})`` and joins
+            layer ``k-1`` to layer ``k``; or a layered DAG (skips, joins), ``{(i, j): tensor of shape (n_j, n_i)}``
+            with ``i < j`` (a :class:`~emergence_lib.NodeGraph`'s ``edges``).
+        active: one bool tensor per layer, layer 0 first.
         through: ``"any"`` counts every path (the paper's definition); ``"active"`` only paths whose
             intermediate nodes are all active.
         log: return ``log10`` of the count (finite for any depth; ``-inf`` for zero).
@@ -104,10 +115,10 @@ def path_emergence(
         The exact count as a float (``inf`` if it exceeds float64), or its ``log10``.
     """
     check_choice("through", through, THROUGH)
-    mats, acts = _as_float_matrices(adjacency, active)
+    inputs, acts = _as_float_matrices(adjacency, active)
     inactive = [~a for a in acts]
-    mant, expo = layer_path_counts(
-        mats, _columns(inactive), _columns(acts), _columns(acts) if through == "active" else None
+    mant, expo = path_counts(
+        inputs, _columns(inactive), _columns(acts), _columns(acts) if through == "active" else None
     )
     mant, expo = scaled_sum(mant[:, 0], expo[:, 0])
     if log:
@@ -193,7 +204,7 @@ class EmergenceResult:
 
 
 def _pair_counts(
-    adjacency: list[torch.Tensor],
+    inputs: list[list[tuple[int, torch.Tensor]]],
     starts: list[torch.Tensor],
     ends: list[torch.Tensor],
     through: list[torch.Tensor] | None,
@@ -203,11 +214,10 @@ def _pair_counts(
     mant = torch.zeros(depth, depth, m, dtype=torch.float64, device=starts[0].device)
     expo = torch.zeros(depth, depth, m, dtype=torch.int64, device=starts[0].device)
     for i in range(depth - 1):
-        # Paths that start in layer i only: restrict the graph to layers i..L.
+        # Paths that start in layer i only: restrict the graph to layers i..L (edges from earlier layers carry none).
         only_i = [starts[i]] + [torch.zeros_like(s) for s in starts[i + 1 :]]
-        mant[i, i:], expo[i, i:] = layer_path_counts(
-            adjacency[i:], only_i, ends[i:], None if through is None else through[i:]
-        )
+        later = [[(p - i, b) for p, b in incoming if p >= i] for incoming in inputs[i:]]
+        mant[i, i:], expo[i, i:] = path_counts(later, only_i, ends[i:], None if through is None else through[i:])
     return mant, expo
 
 
@@ -256,7 +266,8 @@ def measure(
         [0.024, 0.179, 0.184]
 
     Args:
-        model: a feed-forward network of Linear/Conv2d layers, each hidden one followed by an activation module.
+        model: a network :func:`~emergence_lib.node_graph` can read: chains, residual networks with identity or
+            projection shortcuts, concatenations, grouped convolutions (see its :data:`SUPPORTED`).
         probe: a batch of inputs (moved to the model's device), or a :class:`~emergence_lib.metric.Capture` of
             one (:func:`~emergence_lib.capture_activity`).
         threshold: a node is active when its activity exceeds this value (``tau``, default 0.05).
@@ -272,7 +283,7 @@ def measure(
     record = probe if isinstance(probe, Capture) else capture_activity(model, probe, layers=layers)
     act = activity(model, record, threshold=threshold, reduce=reduce, layers=layers, threshold_mode=threshold_mode)
     graph = record.graph_for(layers)
-    adjacency = [b.to(torch.float64) for b in graph.adjacency]
+    inputs = [[(i, b.to(torch.float64)) for i, b in incoming] for incoming in graph.inputs()]
     # Columns are probe samples for per_sample, else a single column.
     active = [a.reshape(-1, a.shape[-1]).T.to(torch.float64) for a in act.active]
     inactive = [1.0 - a for a in active]
@@ -281,8 +292,8 @@ def measure(
     m = active[0].shape[1] if via is not None else 1
     ones = [torch.ones(n, m, dtype=torch.float64, device=active[0].device) for n in graph.sizes]
 
-    e_pairs = _mean(*_pair_counts(adjacency, inactive, active, via), dim=-1)  # mean over samples of E_ij
-    t_pairs = _mean(*_pair_counts(adjacency, ones, ones, via), dim=-1)
+    e_pairs = _mean(*_pair_counts(inputs, inactive, active, via), dim=-1)  # mean over samples of E_ij
+    t_pairs = _mean(*_pair_counts(inputs, ones, ones, via), dim=-1)
     e_total = scaled_sum(e_pairs[0].flatten(), e_pairs[1].flatten())
     t_total = scaled_sum(t_pairs[0].flatten(), t_pairs[1].flatten())
     log_e_total = float(to_log10(*e_total))
