@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -73,6 +74,13 @@ _KERNEL_ENV: dict[str, str | None] = {
     "MPLBACKEND": None,  # a global MPLBACKEND=Agg would stop ipykernel from choosing the inline backend
 }
 
+
+AFTER_THE_OTHERS = ("book/scorecard",)
+"""Chapters that read what the other chapters stored (the scorecard reads their verdicts): when chapters run side
+by side (``jobs`` > 1) these start once the others are done."""
+
+_ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+"""The kernels' thread settings when chapters run side by side: one core each, not every kernel on every core."""
 
 _ENVIRONMENT = ("profile", "device", "python", "torch", "emergence_lib", "platform")
 """What the status page records of each chapter's execution, besides its result, time and date."""
@@ -211,11 +219,12 @@ def _project_root(root: Path) -> Iterator[None]:
 
 
 @contextmanager
-def _kernel_environment() -> Iterator[None]:
-    """Set :data:`_KERNEL_ENV` for the kernels started inside, and restore our environment afterwards."""
-    saved = {key: os.environ.get(key) for key in _KERNEL_ENV}
+def _kernel_environment(extra: dict[str, str | None] | None = None) -> Iterator[None]:
+    """Set :data:`_KERNEL_ENV` (and ``extra``) for the kernels started inside, and restore our environment after."""
+    settings = {**_KERNEL_ENV, **(extra or {})}
+    saved = {key: os.environ.get(key) for key in settings}
     try:
-        for key, value in _KERNEL_ENV.items():
+        for key, value in settings.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
@@ -305,6 +314,7 @@ def execute(
     out: str | Path | None = None,
     root: str | Path | None = None,
     log: Callable[[str], None] = print,
+    jobs: int = 1,
 ) -> list[ChapterRun]:
     """Execute chapters into the staging folder of ``profile`` and report one line per chapter.
 
@@ -327,29 +337,52 @@ def execute(
         out: Folder receiving ``_build/`` (default: the book root).
         root: The book root (default: see :func:`book_root`).
         log: Where progress lines and the failure report go.
+        jobs: Chapters executed side by side, each kernel on one thread (:data:`AFTER_THE_OTHERS` last); for the
+            small profiles, where starting kernels and one-thread computations leave cores idle. Their chapters'
+            runs are stored once whichever chapter trains them first (:func:`~emergence_lib.engine.runs.execute`).
 
     Returns:
         One :class:`ChapterRun` per chapter; execution goes on after a failure so every failure is reported.
         Each run is also recorded in the staging folder's :data:`STATUS_RECORDS` (replacing that chapter's
         previous record, keeping the others) and the staging copy of :data:`STATUS_PAGE` is rewritten.
     """
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a whole number of chapters at once, 1 or more; got {jobs!r}")
     check_profile(profile)
     device = str(resolve_device(device))  # chapters receive cpu, cuda or mps
     root = book_root(root)
     selected = _select(chapters, list_chapters(root))
     staging = stage(profile, out, root)
-    log(f"executing {len(selected)} chapter(s), profile={profile}, device={device}, into {staging}")
+    log(f"executing {len(selected)} chapter(s), profile={profile}, device={device}, into {staging}"
+        + (f", {jobs} at a time" if jobs > 1 else ""))
     environment = _environment(device)
-    runs = []
-    with _project_root(root):  # data/ and results/ of the book root, though the kernels start in the staging copy
-        for name in selected:
-            start = time.perf_counter()
-            output = staging / f"{name}.ipynb"
-            error = execute_chapter(root / f"{name}.ipynb", output, profile, device)
-            run = ChapterRun(name, output, time.perf_counter() - start, error)
-            runs.append(run)
-            _record_run(staging, run, profile, environment)  # after each chapter: an interrupted run keeps its rows
-            log(f"  {name:<40} {run.seconds:7.1f} s  {'ok' if run.ok else 'FAILED'}")
+
+    def run(name: str) -> ChapterRun:
+        start = time.perf_counter()
+        output = staging / f"{name}.ipynb"
+        error = execute_chapter(root / f"{name}.ipynb", output, profile, device)
+        return ChapterRun(name, output, time.perf_counter() - start, error)
+
+    def finished(chapter: ChapterRun) -> None:
+        _record_run(staging, chapter, profile, environment)  # after each chapter: an interrupted run keeps its rows
+        log(f"  {chapter.name:<40} {chapter.seconds:7.1f} s  {'ok' if chapter.ok else 'FAILED'}")
+
+    done: dict[str, ChapterRun] = {}
+    # data/ and results/ of the book root, though the kernels start in the staging copy
+    with _project_root(root), _kernel_environment(_ONE_THREAD if jobs > 1 else None):
+        if jobs == 1:
+            for name in selected:
+                done[name] = run(name)
+                finished(done[name])
+        else:
+            waves = [[n for n in selected if n not in AFTER_THE_OTHERS], [n for n in selected if n in AFTER_THE_OTHERS]]
+            with ThreadPoolExecutor(max_workers=jobs) as pool:  # the work is in the kernels, threads only wait
+                for wave in waves:
+                    for future in as_completed([pool.submit(run, name) for name in wave]):
+                        chapter = future.result()
+                        done[chapter.name] = chapter
+                        finished(chapter)
+    runs = [done[name] for name in selected]
     write_status_page(profile, out, root)
     failed = [run for run in runs if not run.ok]
     if failed:
@@ -564,13 +597,14 @@ def build(
     root: str | Path | None = None,
     strict: bool = True,
     log: Callable[[str], None] = print,
+    jobs: int = 1,
 ) -> Path:
-    """Execute the chapters (see :func:`execute`), then build the site (see :func:`build_site`).
+    """Execute the chapters (see :func:`execute`, ``jobs`` at a time), then build the site (see :func:`build_site`).
 
     Raises:
         BookError: When a chapter fails (the site is then not built) or when Jupyter Book fails.
     """
-    runs = execute(profile, chapters, device, out, root, log)
+    runs = execute(profile, chapters, device, out, root, log, jobs)
     failed = [run.name for run in runs if not run.ok]
     if failed:  # execute() has logged the full report
         raise BookError(f"site not built because {len(failed)} chapter(s) failed: {', '.join(failed)}")
@@ -653,6 +687,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sub.add_argument("--chapter", action="append", help="run only this chapter (repeatable)")
         sub.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICES)} (default: auto)")
         sub.add_argument("--out", default=None, help="folder receiving _build/ (default: the book root)")
+        sub.add_argument("--jobs", type=int, default=1, help="chapters executed side by side, one thread each "
+                                                              "(default: 1)")
     sub = commands.add_parser("student", help="write the chapters without solutions and outputs, to hand out")
     sub.add_argument("--out", default=None, help="folder receiving the notebooks (default: _build/student)")
     sub.add_argument("--chapter", action="append", help="copy only this chapter (repeatable)")
@@ -663,9 +699,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(path)
             return 0
         if args.command == "execute":
-            runs = execute(args.profile, args.chapter, args.device, args.out)
+            runs = execute(args.profile, args.chapter, args.device, args.out, jobs=args.jobs)
             return 0 if all(run.ok for run in runs) else 1
-        html = build(args.profile, args.chapter, args.device, args.out)
+        html = build(args.profile, args.chapter, args.device, args.out, jobs=args.jobs)
         print(f"site: {html / 'index.html'}")
         return 0
     except (ValueError, BookError) as exc:

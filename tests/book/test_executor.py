@@ -28,6 +28,10 @@ from emergence_lib import book, claims, scorecard
 from emergence_lib.book import browser
 
 
+JOBS = max(1, min(2, os.cpu_count() or 1))
+"""Chapters executed side by side in these tests (one thread each): the small profiles leave cores idle."""
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[book.ChapterRun], Path]:
     """Execute every chapter (smoke, cpu) into a temporary folder, then build the site with -W."""
@@ -35,7 +39,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[book.Chap
     with pytest.MonkeyPatch.context() as patch:
         # datasets, stored runs and results of the tests go to the temporary folder, not the repository's data/
         patch.setenv(book.PROJECT_ROOT_VARIABLE, str(out))
-        runs = book.execute(profile="smoke", device="cpu", out=out)
+        runs = book.execute(profile="smoke", device="cpu", out=out, jobs=JOBS)
     failed = [run for run in runs if not run.ok]
     assert not failed, book.failure_report(failed, len(runs))
     html = book.build_site("smoke", out=out, strict=True)
@@ -125,6 +129,33 @@ def test_a_failing_chapter_is_named_with_its_error(tmp_path: Path) -> None:
     assert "book/broken" in report and "FAILED" in report and "ZeroDivisionError" in report
     with pytest.raises(book.BookError, match="book/broken"):
         book.build(profile="smoke", device="cpu", root=root, log=lines.append)
+
+
+def test_chapters_run_side_by_side_with_one_thread_each_and_the_scorecard_last(tmp_path: Path) -> None:
+    """Two chapters that each wait for the other to start can only finish side by side; the scorecard, which reads
+    what they stored, starts after both."""
+    root = tmp_path / "mini"
+    (root / "book").mkdir(parents=True)
+    (root / "_config.yml").write_text("title: mini\nexecute:\n  execute_notebooks: 'off'\n")
+    (root / "_toc.yml").write_text("format: jb-book\nroot: book/a\nchapters:\n- file: book/b\n- file: book/scorecard\n")
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    wait = ("import os, pathlib, time\nflags = pathlib.Path({flags!r})\n(flags / {me!r}).touch()\n"
+            "deadline = time.time() + 60\nwhile not (flags / {other!r}).exists() and time.time() < deadline:\n"
+            "    time.sleep(0.1)\nassert (flags / {other!r}).exists(), 'not side by side'\n"
+            "assert os.environ['OMP_NUM_THREADS'] == '1'\n(flags / ({me!r} + '.done')).touch()")
+    for me, other in (("a", "b"), ("b", "a")):
+        code = wait.format(flags=str(flags), me=me, other=other)
+        nbformat.write(new_notebook(cells=[new_code_cell(code)]), root / "book" / f"{me}.ipynb")
+    last = f"import pathlib\nassert all((pathlib.Path({str(flags)!r}) / f'{{c}}.done').exists() for c in 'ab')"
+    nbformat.write(new_notebook(cells=[new_code_cell(last)]), root / "book" / "scorecard.ipynb")
+    lines: list[str] = []
+    runs = book.execute(profile="smoke", device="cpu", root=root, log=lines.append, jobs=2)
+    assert [run.name for run in runs] == ["book/a", "book/b", "book/scorecard"]
+    assert all(run.ok for run in runs), book.failure_report([r for r in runs if not r.ok], len(runs))
+    assert "2 at a time" in lines[0]
+    with pytest.raises(ValueError, match="1 or more; got 0"):
+        book.execute(profile="smoke", device="cpu", root=root, jobs=0)
 
 
 # --- the site as a reader meets it ---------------------------------------------------------------------------
@@ -616,7 +647,7 @@ def test_every_chapter_runs_the_paper_profile_as_a_dry_run(tmp_path: Path, monke
     """`paper` is sized for a GPU; its dry run (same networks, one seed, one epoch, two batches) keeps every
     chapter's paper path from rotting on a CPU. Nothing is published from a dry run."""
     monkeypatch.setenv(book.PROJECT_ROOT_VARIABLE, str(tmp_path))
-    runs = book.execute(profile="paper-dry-run", device="cpu", out=tmp_path)
+    runs = book.execute(profile="paper-dry-run", device="cpu", out=tmp_path, jobs=JOBS)
     failed = [run for run in runs if not run.ok]
     assert not failed, book.failure_report(failed, len(runs))
     assert not (tmp_path / "results").exists()
