@@ -595,12 +595,29 @@ def test_student_notebooks_of_the_book(tmp_path: Path) -> None:
         _check_student_copy(ROOT / f"{name}.ipynb", copy)
 
 
-@pytest.mark.parametrize("name", book.list_chapters(ROOT))
-def test_student_notebook_executes_until_its_first_exercise(name: str, tmp_path: Path, monkeypatch) -> None:
-    if _first_exercise(nbformat.read(ROOT / f"{name}.ipynb", as_version=4)) is None:
-        pytest.skip(f"{name} has no exercise")
-    [copy] = book.student_notebooks(out=tmp_path / "student", chapters=[name], root=ROOT)
-    _execute_until_first_exercise(copy, tmp_path, monkeypatch)
+def test_student_notebooks_execute_until_their_first_exercise(site, tmp_path: Path, monkeypatch) -> None:
+    """Every chapter's student copy, cut just before its first exercise, executes (smoke, cpu; two at a time),
+    reading the runs the smoke build stored, as a student's copy does after ``make book``."""
+    out, _, _ = site
+    root = tmp_path / "student-book"
+    (root / "book").mkdir(parents=True)
+    copies = book.student_notebooks(out=tmp_path / "student", root=ROOT)
+    names = []
+    for name, copy in zip(book.list_chapters(ROOT), copies):
+        nb = nbformat.read(copy, as_version=4)
+        first = _first_exercise(nb)
+        if first is not None:
+            nb.cells = nb.cells[:first]
+            nbformat.write(nb, root / f"{name}.ipynb")
+            names.append(name)
+    (root / "_config.yml").write_text("title: students\nexecute:\n  execute_notebooks: 'off'\n")
+    toc = "".join(f"- file: {name}\n" for name in names[1:])
+    (root / "_toc.yml").write_text(f"format: jb-book\nroot: {names[0]}\nchapters:\n{toc}")
+    monkeypatch.setenv(book.PROJECT_ROOT_VARIABLE, str(out))  # the smoke build's data/: its datasets and runs
+    runs = book.execute(profile="smoke", device="cpu", root=root, out=tmp_path, jobs=JOBS)
+    assert [run.name for run in runs] == names
+    failed = [run for run in runs if not run.ok]
+    assert not failed, "student copies fail before their first exercise: " + book.failure_report(failed, len(runs))
 
 
 # --- task: a static site that works from disk, and its publication ----------------------------------------------
