@@ -95,7 +95,8 @@ def _add(terms: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, 
     # an all-zero term's exponent is arbitrary: it must not set the common scale
     top = torch.where((mantissa != 0).any(dim=1), exponent, torch.full_like(exponent, lowest)).amax(dim=0)
     top = torch.where(top == lowest, torch.zeros_like(top), top)
-    aligned = torch.ldexp(mantissa, (exponent - top).unsqueeze(1).to(mantissa.dtype))
+    shift = (exponent - top).clamp(max=0)  # a zero term's exponent may lie above: 0 * 2**big would be NaN
+    aligned = torch.ldexp(mantissa, shift.unsqueeze(1).to(mantissa.dtype))
     return _renormalize(aligned.sum(dim=0), top)
 
 
@@ -115,7 +116,9 @@ def scaled_sum(mantissa: torch.Tensor, exponent: torch.Tensor, dim: int = 0) -> 
     zero = mantissa == 0
     top = torch.where(zero, torch.full_like(exponent, torch.iinfo(exponent.dtype).min), exponent).amax(dim=dim)
     top = torch.where(top == torch.iinfo(exponent.dtype).min, torch.zeros_like(top), top)
-    aligned = torch.ldexp(mantissa, (exponent - top.unsqueeze(dim)).to(mantissa.dtype))
+    # A zero count may carry any exponent; above ``top`` its power of two can overflow, and 0 * inf is NaN.
+    shift = (exponent - top.unsqueeze(dim)).clamp(max=0)
+    aligned = torch.ldexp(mantissa, shift.to(mantissa.dtype))
     return aligned.sum(dim=dim), top
 
 

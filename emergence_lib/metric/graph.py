@@ -17,6 +17,7 @@ edges are the description.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import operator
 import weakref
@@ -50,6 +51,7 @@ NODE_KEEPING_MODULES = (
 )  # fmt: skip
 RESHAPE_FUNCTIONS = (torch.flatten, torch.reshape)
 RESHAPE_METHODS = ("view", "reshape", "flatten", "contiguous")
+_LAYOUT_ONLY = ("contiguous",)  # reshape-like methods that do not flatten
 NODE_KEEPING_FUNCTIONS = (
     F.dropout, F.dropout2d, F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d, F.adaptive_max_pool2d, F.pad,
     *RESHAPE_FUNCTIONS,
@@ -201,13 +203,15 @@ def _traced(model: nn.Module) -> tuple[torch.fx.Graph, dict]:
     """The model's ``torch.fx`` graph and a cache of its probe modules (see :func:`probe_module`).
 
     Tracing costs milliseconds, as much as a probe pass of a small MLP, so it is cached per model and done again
-    whenever its set of submodules changes.
+    whenever its set of submodules changes. It is traced in eval mode, as the probe pass runs; a forward that
+    branches on other Python attributes is traced as they were then.
     """
     signature = tuple((name, id(m)) for name, m in model.named_modules())
     cached = _TRACES.get(model)
     if cached is None or cached[0] != signature:
         try:
-            graph = torch.fx.symbolic_trace(model).graph
+            with _evaluation(model):  # a forward reading self.training (F.dropout) is traced as the probe runs it
+                graph = torch.fx.symbolic_trace(model).graph
         except Exception as err:  # fx raises many types; all mean the same to the user
             raise UnsupportedModelError(
                 f"could not trace {type(model).__name__} with torch.fx ({type(err).__name__}: {err}); models with "
@@ -251,13 +255,14 @@ class _Value:
     """What a traced tensor is in nodes: per source layer (``INPUT`` for the model's input), the 0/1 matrix
     ``(channels, source nodes)`` of which source node reaches which channel (None: the identity, the tensor *is*
     that layer's nodes); the weight modules applied since the last activation; whether its channels are a
-    convolution's; the fx node where it was made (pooling and reshapes keep it)."""
+    convolution's; the fx node where it was made (pooling and reshapes keep it); whether it was flattened."""
 
     sources: dict[int, torch.Tensor | None]
     channels: int | None  # None for the input, whose size is not known without a forward pass
     modules: tuple[str, ...]
     conv: bool
     node: torch.fx.Node
+    flat: bool = False  # a convolution's output flattened: its features are channels x positions
 
     def is_layer(self) -> int | None:
         """The layer this value is exactly (its nodes, no weight since), else None."""
@@ -318,6 +323,13 @@ class _Reader:
         inputs = [n for n in self.graph.nodes if n.op == "placeholder"]
         if len(inputs) != 1:
             raise UnsupportedModelError(f"the model must take exactly one input tensor, got {len(inputs)}")
+        (output,) = [n for n in self.graph.nodes if n.op == "output"]
+        self.needed, stack = set(), [output]
+        while stack:  # every operation the output depends on
+            for arg in stack.pop().all_input_nodes:
+                if arg not in self.needed:
+                    self.needed.add(arg)
+                    stack.append(arg)
         for node in self.graph.nodes:
             if node.op == "output":
                 return self.layers, self._output(node)
@@ -336,6 +348,12 @@ class _Reader:
         args = [a for a in node.all_input_nodes if a in self.values]
         if not args:
             return  # computes only on constants
+        if node not in self.needed:
+            raise UnsupportedModelError(
+                f"operation {_describe(node)} does not lead to the model's output: a side branch, or an in-place "
+                "operation whose result is not used, which torch.fx cannot follow (write z = z.add_(h), not "
+                "z.add_(h)); such operations are not supported"
+            )
         target = node.target
         if node.op == "call_module":
             module = self.model.get_submodule(target)
@@ -346,7 +364,9 @@ class _Reader:
             elif isinstance(module, ACTIVATION_MODULES):
                 self.values[node] = self._activate(self.values[node.args[0]], node, (target, call))
             elif isinstance(module, NODE_KEEPING_MODULES):
-                self.values[node] = self.values[node.args[0]]
+                value = self.values[node.args[0]]
+                flat = value.flat or (value.conv and isinstance(module, nn.Flatten))
+                self.values[node] = dataclasses.replace(value, flat=flat)
             else:
                 raise UnsupportedModelError(
                     f"module '{target}' ({type(module).__name__}) is not supported. Supported: {SUPPORTED}"
@@ -356,7 +376,9 @@ class _Reader:
         if (function and target in ACTIVATION_FUNCTIONS) or (not function and target in ACTIVATION_METHODS):
             self.values[node] = self._activate(self.values[node.args[0]], node, (node.name, 0))
         elif (function and target in NODE_KEEPING_FUNCTIONS) or (not function and target in NODE_KEEPING_METHODS):
-            self.values[node] = self.values[node.args[0]]
+            value = self.values[node.args[0]]
+            reshapes = target in RESHAPE_FUNCTIONS or (not function and target not in _LAYOUT_ONLY)
+            self.values[node] = dataclasses.replace(value, flat=value.flat or (value.conv and reshapes))
         elif (function and target in ADDITIONS) or (not function and target in ("add", "add_")):
             values = [self._tracked(a) for a in node.args[:2]]
             if all(values):
@@ -455,7 +477,8 @@ class _Reader:
                 else:
                     sources[source] = self._dense(source, sources[source]) | self._dense(source, matrix)
         modules = tuple(dict.fromkeys(m for v in values for m in v.modules))
-        return _Value(sources, channels.pop() if channels else None, modules, any(v.conv for v in values), node)
+        return _Value(sources, channels.pop() if channels else None, modules, any(v.conv for v in values), node,
+                      flat=any(v.flat for v in values))
 
     def _dense(self, source: int, matrix: torch.Tensor | None) -> torch.Tensor:
         return torch.eye(self.layers[source].width, dtype=torch.bool, device=self.device) if matrix is None else matrix
@@ -464,6 +487,11 @@ class _Reader:
         tensors = node.args[0]
         dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
         values = [self._tracked(t) for t in tensors]
+        if all(values) and any(v.flat for v in values):
+            raise UnsupportedModelError(
+                f"concatenation {_describe(node)} joins flattened convolution outputs, whose features are channels x "
+                "positions, not nodes; concatenate the channels before flattening"
+            )
         if not all(values) or not (dim == 1 or dim == -1 and not any(v.conv for v in values)):
             raise UnsupportedModelError(
                 f"concatenation {_describe(node)}: only values of the model joined along the channel or feature "
@@ -512,8 +540,8 @@ def without_skips(model: nn.Module) -> torch.fx.GraphModule:
     """The same network without its skip connections: every residual addition keeps only its main branch.
 
     Of the two terms of an addition, the main branch is the one reached from the more recent counted layer (the
-    block's own layers); the other, the skip (an identity or a projection shortcut), is dropped, with the modules
-    only it used. The result shares ``model``'s modules: the same weights, masks and modes, so ``E`` with and
+    block's own layers), or when both come from the same layer the one through weights (``x + f(x)``); the other,
+    the skip (an identity or a projection shortcut), is dropped, with the modules only it used. The result shares ``model``'s modules: the same weights, masks and modes, so ``E`` with and
     without skips compares the same trained weights.
 
     Example:
@@ -526,14 +554,15 @@ def without_skips(model: nn.Module) -> torch.fx.GraphModule:
     reader = _Reader(model, graph)
     reader.read()
 
-    def newest(term: torch.fx.Node) -> int:
-        return max(reader.values[term].sources)  # INPUT (-1) is older than every layer
+    def main_first(term: torch.fx.Node) -> tuple[int, bool]:
+        value = reader.values[term]  # the more recent source, then the term through weights (x + f(x): f(x))
+        return max(value.sources), bool(value.modules)  # INPUT (-1) is older than every layer
 
     plain = torch.fx.Graph()
     copies: dict[torch.fx.Node, torch.fx.Node] = {}
     plain.output(plain.graph_copy(graph, copies))
     for join, (first, second) in reader.joins.items():
-        main = first if newest(first) >= newest(second) else second
+        main = first if main_first(first) >= main_first(second) else second
         copies[join].replace_all_uses_with(copies[main])
         plain.erase_node(copies[join])
     result = torch.fx.GraphModule(model, plain, class_name=f"{type(model).__name__}WithoutSkips")
@@ -598,8 +627,9 @@ def node_graph(model: nn.Module, example_input: torch.Tensor | None = None, laye
 
     Raises:
         UnsupportedModelError: naming the operation, for anything outside :data:`SUPPORTED` (attention, gating,
-            indexing, data-dependent control flow, unknown modules) and for two weight layers with no activation
-            between them.
+            indexing, data-dependent control flow, unknown modules), for two weight layers with no activation
+            between them, and for operations that do not lead to the output (side branches, unassigned in-place
+            operations).
         ValueError: for fewer than two counted layers or a bad ``layers`` value.
     """
     check_choice("layers", layers, LAYERS)

@@ -66,6 +66,22 @@ def test_dag_input_errors_name_the_problem():
         el.path_emergence({(0, 1): torch.full((1, 2), 2.0)}, active)
 
 
+def test_deep_counts_with_zero_terms_stay_numbers():
+    """A zero count may carry a huge exponent; aligning it with others must not compute 0 * inf (NaN)."""
+    depth, width = 200, 64
+    ones = torch.ones(width, width)
+    active = [torch.zeros(width, dtype=torch.bool) for _ in range(depth + 1)]
+    active[1][:] = True  # only paths from layer 0 to layer 1 are emergent: width * width of them
+    chain = [ones] * depth
+    assert el.path_emergence(chain, active) == width * width == el.dense_emergence(
+        [width] * (depth + 1), [int(a.sum()) for a in active])
+    dag = {(k - 1, k): ones for k in range(1, depth + 1)}
+    dag[(0, depth + 1)] = torch.ones(1, width)
+    joined = {**dag, (depth, depth + 1): torch.zeros(1, width)}  # a zero term meets a nonzero one
+    last = active + [torch.ones(1, dtype=torch.bool)]
+    assert math.isfinite(el.path_emergence(joined, last)) and el.path_emergence(joined, last) == el.path_emergence(dag, last)
+
+
 # --------------------------------------------------------------------------- random DAG networks
 
 
@@ -463,6 +479,38 @@ class NoActivation(nn.Module):
         return self.c(torch.relu(self.b(self.a(x))))
 
 
+class InPlace(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc0, self.fc1, self.out = nn.Linear(4, 3), nn.Linear(3, 3), nn.Linear(3, 2)
+
+    def forward(self, x):
+        h = torch.relu(self.fc0(x))
+        z = self.fc1(h)
+        z.add_(h)  # mutates z; torch.fx cannot see that the next line reads the sum
+        return self.out(torch.relu(z))
+
+
+class SideBranch(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc0, self.aux, self.fc1, self.out = nn.Linear(4, 3), nn.Linear(3, 5), nn.Linear(3, 3), nn.Linear(3, 2)
+
+    def forward(self, x):
+        h = torch.relu(self.fc0(x))
+        unused = torch.relu(self.aux(h))  # noqa: F841 (a branch that leads nowhere)
+        return self.out(torch.relu(self.fc1(h)))
+
+
+class FlatConcat(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.out = nn.Conv2d(2, 3, 3), nn.Conv2d(2, 3, 3), nn.Linear(2 * 3 * 9, 2)
+
+    def forward(self, x):
+        return self.out(torch.cat([torch.relu(self.a(x)).flatten(1), torch.relu(self.b(x)).flatten(1)], dim=1))
+
+
 @pytest.mark.parametrize(
     "model, pattern",
     [
@@ -473,11 +521,15 @@ class NoActivation(nn.Module):
         (NoActivation(), r"'b' takes the output of weight layer\(s\) \['a'\] with no activation"),
         (ChannelMean(), r"a mean keeps nodes only over the spatial dimensions.*dim=\(1,\)"),
         (SpatialCat(), r"concatenation 'cat'.*got dim=2"),
+        (InPlace(), r"'add_' \(call_method add_\) does not lead to the model's output.*z = z.add_\(h\)"),
+        (SideBranch(), r"'aux' \(call_module aux\) does not lead to the model's output"),
+        (FlatConcat(), r"joins flattened convolution outputs"),
     ],
-    ids=["attention", "gating", "control-flow", "indexing", "no-activation", "channel-mean", "spatial-cat"],
+    ids=["attention", "gating", "control-flow", "indexing", "no-activation", "channel-mean", "spatial-cat", "in-place",
+         "side-branch", "flat-concat"],
 )
 def test_what_cannot_be_read_is_refused_naming_the_operation(model, pattern):
-    shapes = {Attention: (3, 5, 4), ChannelMean: (3, 4, 5, 5), SpatialCat: (3, 4, 5, 5)}
+    shapes = {Attention: (3, 5, 4), ChannelMean: (3, 4, 5, 5), SpatialCat: (3, 4, 5, 5), FlatConcat: (3, 2, 5, 5)}
     x = torch.randn(*shapes.get(type(model), (3, 4)))
     model(x)  # the model itself runs
     with pytest.raises(el.UnsupportedModelError, match=pattern):
@@ -498,6 +550,45 @@ def test_global_average_pooling_by_a_mean_keeps_the_channels():
                                model.out)  # fmt: skip
     x = torch.randn(8, 2, 7, 7)
     assert el.measure(model, x, layers="hidden+output") == el.measure(sequential, x, layers="hidden+output")
+
+
+def test_the_probe_reads_a_functional_dropout_as_the_evaluation_mode_runs_it():
+    class Dropping(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc0, self.fc1, self.out = nn.Linear(4, 8), nn.Linear(8, 8), nn.Linear(8, 2)
+
+        def forward(self, x):
+            h = F.dropout(torch.relu(self.fc0(x)), 0.5, training=self.training)
+            return self.out(torch.relu(self.fc1(h)))
+
+    torch.manual_seed(0)
+    model, probe = Dropping().train(), torch.randn(32, 4)  # traced while training: dropout must still be off
+    first, second = el.activity(model, probe).values, el.activity(model, probe).values
+    with torch.no_grad():
+        h0 = torch.relu(model.fc0(probe))
+        expected = [h0.mean(dim=0), torch.relu(model.fc1(h0)).mean(dim=0)]
+    for a, b, e in zip(first, second, expected):
+        assert torch.equal(a, b)
+        torch.testing.assert_close(a, e)
+    assert model.training  # the mode is restored
+
+
+def test_without_skips_keeps_the_branch_through_weights_when_both_terms_come_from_one_layer():
+    class OneLayerResidual(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc0, self.fc, self.out = nn.Linear(4, 3), nn.Linear(3, 3), nn.Linear(3, 2)
+
+        def forward(self, x):
+            h = torch.relu(self.fc0(x))
+            return self.out(torch.relu(h + self.fc(h)))
+
+    torch.manual_seed(0)
+    model, x = OneLayerResidual(), torch.randn(8, 4)
+    with torch.no_grad():
+        expected = model.out(torch.relu(model.fc(torch.relu(model.fc0(x)))))
+    torch.testing.assert_close(el.without_skips(model)(x), expected)
 
 
 def test_a_dag_has_no_chain_adjacency_and_structured_pruning_refuses_it():
