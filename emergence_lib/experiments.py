@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 import pandas as pd
 import torch
-from torch import nn
 
 from .engine import runs as stored  # stored runs; `runs` is a method of Experiment
 from .engine.data import load_dataset
@@ -34,7 +33,7 @@ from .engine.runs import RunConfig
 from .engine.train import resolve_device
 from .metric.activity import activity, capture_activity
 from .metric.emergence import measure
-from .metric.graph import UnsupportedModelError, node_graph, without_skips
+from .metric.graph import UnsupportedModelError, node_graph, weight_layers, without_skips
 
 SCORED_CHAPTERS = ("feedforward", "convolutional", "pruning", "landscape", "initialization")
 """The chapters whose verdicts the scorecard collects, in reading order."""
@@ -372,7 +371,7 @@ def skip_effect(experiment: Experiment, device: str = "auto") -> pd.DataFrame:
             for stage, model in (("initial", stored.initial_model(config, data)), ("trained", run.model())):
                 for skipped, network in (("with", model), ("without", without_skips(model))):
                     record = capture_activity(network, data.probe)  # one probe pass for both definitions
-                    edges = sum(int(b.sum()) for b in node_graph(network).edges.values())
+                    edges = node_graph(network).n_edges
                     for label, settings in SKIP_DEFINITIONS.items():
                         result = measure(network, record, **settings)
                         rows.append({"key": config.key, "stage": stage, "skips": skipped, "definition": label,
@@ -383,6 +382,26 @@ def skip_effect(experiment: Experiment, device: str = "auto") -> pd.DataFrame:
         return pd.DataFrame(rows)
 
     return experiment.derived(compute, depends_on=current(modules=RESULT_MODULES + ("experiments.py",)))
+
+
+def skip_gain(table: pd.DataFrame) -> pd.DataFrame:
+    """What the skips do, per network, definition of E and stage: medians over runs of each run's ``log10 E``
+    with and without its skips, their difference (``gain``), the skips' share of the edges (``skip edge share``)
+    and the share of active nodes with skips.
+
+    Args:
+        table: :func:`skip_effect` (with the label ``network``).
+    """
+    wide = table.pivot_table(index=["network", "definition", "stage", "key"], columns="skips",
+                             values=["log10_absolute", "edges", "active share"])  # fmt: skip
+    per_run = pd.DataFrame({
+        "log10 E with skips": wide["log10_absolute"]["with"],
+        "log10 E without": wide["log10_absolute"]["without"],
+        "gain": wide["log10_absolute"]["with"] - wide["log10_absolute"]["without"],
+        "skip edge share": 1 - wide["edges"]["without"] / wide["edges"]["with"],
+        "active share": wide["active share"]["with"],
+    })  # fmt: skip
+    return per_run.groupby(level=["network", "definition", "stage"]).median()
 
 
 TORCHVISION_MODELS = ("resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2", "densenet121", "squeezenet1_0",
@@ -403,7 +422,7 @@ def torchvision_support(names: Sequence[str] = TORCHVISION_MODELS) -> pd.DataFra
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torchvision's notes on initialization defaults
             model = torchvision.models.get_model(name, weights=None)
-        weights = sum(m.weight.numel() for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d)))
+        weights = sum(m.weight.numel() for _, m in weight_layers(model))
         try:
             graph = node_graph(model, layers="hidden+output")
             row = {"read": True, "counted layers": len(graph.layers), "skips or branches": not graph.is_chain,
@@ -437,7 +456,8 @@ def measure_cost(profile: str | Profile, repeats: int = 3) -> pd.DataFrame:
     if not checks_only(p.name):
         large = (3, 224, 224)
         networks += [
-            ("VGG-11 (book's)", build_model(p.cnn[0], (3, 32, 32), 10, **p.cnn[1]), (3, 32, 32), probe),
+            (f"{p.describe_cnn()} (the book's CNN)", build_model(p.cnn[0], (3, 32, 32), 10, **p.cnn[1]), (3, 32, 32),
+             probe),
             ("ResNet-18, 224 px", torchvision.models.resnet18(weights=None), large, 16),
             ("ResNet-50, 224 px", torchvision.models.resnet50(weights=None), large, 16),
             ("Wide ResNet-50-2, 224 px", torchvision.models.wide_resnet50_2(weights=None), large, 16),
@@ -453,8 +473,8 @@ def measure_cost(profile: str | Profile, repeats: int = 3) -> pd.DataFrame:
             seconds.append(time.perf_counter() - start)
         graph = node_graph(model)
         rows.append({"network": name, "input": "x".join(map(str, shape)), "probe": samples,
-                     "weights": result.n_weights, "nodes": sum(graph.sizes),
-                     "edges": sum(int(b.sum()) for b in graph.edges.values()), "counted layers": len(graph.layers),
+                     "weights": result.n_weights, "nodes": sum(graph.sizes), "edges": graph.n_edges,
+                     "counted layers": len(graph.layers),
                      "seconds": sorted(seconds)[len(seconds) // 2]})  # fmt: skip
     return pd.DataFrame(rows)
 

@@ -137,6 +137,11 @@ class NodeGraph:
         return tuple(len(layer.kept) for layer in self.layers)
 
     @property
+    def n_edges(self) -> int:
+        """Number of edges, over every pair of layers."""
+        return sum(int(b.sum()) for b in self.edges.values())
+
+    @property
     def is_chain(self) -> bool:
         """Whether every edge joins consecutive layers and consecutive layers are joined (no skip, no branch)."""
         depth = max(len(self.layers), max((j + 1 for _, j in self.edges), default=0))
