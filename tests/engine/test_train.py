@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import emergence_lib as el
-from emergence_lib.engine.train import Measures, evaluate, resolve_device, train_eval_indices
+from emergence_lib.engine.train import Measures, channels_last, evaluate, resolve_device, train_eval_indices
 
 TIMING = ["seconds", "measure_seconds"]  # wall-clock columns, the only ones allowed to differ between reruns
 
@@ -137,6 +137,33 @@ def test_cnn_trains_and_is_measured(digits: el.Dataset) -> None:
     model = el.build_model("small_cnn", digits.input_shape, 10, width=4)
     history = el.train(model, digits, el.TrainConfig(epochs=1, max_batches=4), progress=False)
     assert len(history) == 2 and {"size_1", "size_2", "size_3"} <= set(history.columns)
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_channels_last_changes_the_layout_not_the_values(batch_norm: bool) -> None:
+    """Inside the context a grey-image VGG pools in channels-last (without BatchNorm, whose CPU kernels are slower
+    so), its outputs and gradients are those computed outside, and leaving restores everything."""
+    torch.manual_seed(0)
+    model = el.build_model("vgg", (1, 28, 28), 10, config="vgg11", width_multiplier=0.0625, batch_norm=batch_norm)
+    x = torch.randn(16, 1, 28, 28)
+    layouts = []
+    pool = next(m for m in model.modules() if isinstance(m, torch.nn.MaxPool2d))
+    pool.register_forward_pre_hook(lambda m, i: layouts.append(i[0].is_contiguous(memory_format=torch.channels_last)))
+
+    def outputs_and_gradients() -> list[torch.Tensor]:
+        model.zero_grad()
+        out = model(x)
+        out.square().sum().backward()
+        return [out.detach()] + [p.grad.clone() for p in model.parameters()]
+
+    plain = outputs_and_gradients()
+    with channels_last(model):
+        laid_out = outputs_and_gradients()
+    again = outputs_and_gradients()
+    assert layouts == [False, not batch_norm, False]  # the one-channel input alone leaves the default layout
+    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-5) for a, b in zip(plain, laid_out))  # rounding only
+    assert all(torch.equal(a, b) for a, b in zip(plain, again))
+    assert all(p.is_contiguous() for p in model.parameters())
 
 
 def test_progress_bar_runs(digits: el.Dataset, capsys: pytest.CaptureFixture) -> None:
