@@ -65,7 +65,9 @@ VARIANTS: dict[str, dict] = {
 }
 """The variants of the definition of E the robustness chapter measures beside the default (tau = 0.05, mean over
 the probe, hidden layers, paths through any node), one choice changed at a time; fixed before any result was seen.
-Each is a set of :func:`~emergence_lib.measure` settings, measured inside the same training runs."""
+Each is a set of :func:`~emergence_lib.measure` settings, measured inside the same training runs: every MLP run of
+the feed-forward, pruning and landscape experiments measures them all (:func:`_mlp`), so the robustness chapter
+reads those chapters' runs instead of training its own."""
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,12 @@ def _widths(hidden: Sequence[int]) -> str:
     return "-".join(map(str, hidden))
 
 
+def _mlp(p: Profile, dataset: str, seed: int, width: float = 1.0, prune: PruneConfig | None = None) -> RunConfig:
+    """The book's MLP run, measured with every variant of :data:`VARIANTS` as well: the runs the feed-forward,
+    pruning, landscape and robustness experiments share (one config, one training)."""
+    return dataclasses.replace(p.run_config(dataset, "mlp", seed=seed, width=width, prune=prune), measures=VARIANTS)
+
+
 def feedforward(profile: str | Profile, dataset: str) -> Experiment:
     """MLPs at every width multiplier and seed of the profile, plus more seeds of the paper's own network (width 1)
     for the claims read on each run's trajectory (:attr:`~emergence_lib.engine.profiles.Profile.trajectory_seeds`).
@@ -185,7 +193,7 @@ def feedforward(profile: str | Profile, dataset: str) -> Experiment:
     grid = [(w, s) for w in p.widths for s in range(p.seeds)] + [(1.0, s) for s in range(p.seeds, p.trajectory_seeds)]
     rows = []
     for width, seed in grid:
-        config = p.run_config(dataset, "mlp", seed=seed, width=width)
+        config = _mlp(p, dataset, seed, width)
         rows.append((config, {"width": width, "hidden widths": _widths(config.model_args["hidden"])}))
     return _experiment(f"feedforward-{dataset}", "feedforward", p, rows)
 
@@ -216,11 +224,13 @@ def pruning(profile: str | Profile, network: str, dataset: str) -> Experiment:
     """
     p = get_profile(profile)
     grid = [("magnitude", 0.0)] + [(m, s) for m in PRUNING_METHODS for s in SPARSITIES if s > 0]
-    rows = [
-        (p.run_config(dataset, network, seed=seed, prune=PruneConfig(method=m, sparsity=s)),
-         {"pruned": f"{100 * s:.0f}%", "method": m if s > 0 else "none"})
-        for m, s in grid for seed in range(p.seeds)
-    ]  # fmt: skip
+    rows = []
+    for m, s in grid:
+        for seed in range(p.seeds):
+            prune = PruneConfig(method=m, sparsity=s)
+            config = _mlp(p, dataset, seed, prune=prune) if network == "mlp" else p.run_config(dataset, network, seed,
+                                                                                               prune=prune)
+            rows.append((config, {"pruned": f"{100 * s:.0f}%", "method": m if s > 0 else "none"}))
     return _experiment(f"pruning-{network}-{dataset}", "pruning", p, rows)
 
 
@@ -238,7 +248,7 @@ def landscape(profile: str | Profile, dataset: str = "mnist") -> Experiment:
             for sparsity in LANDSCAPE_SPARSITIES:
                 for seed in range(p.seeds):
                     prune = PruneConfig(method="magnitude", sparsity=sparsity) if sparsity else None
-                    config = p.run_config(dataset, "mlp", seed=seed, width=width, prune=prune)
+                    config = _mlp(p, dataset, seed, width, prune)
                     hidden = config.model_args["hidden"][:depth]
                     rows.append((dataclasses.replace(config, model_args={"hidden": hidden}),
                                  {"hidden": _widths(hidden), "depth": depth, "sparsity": sparsity, "alpha": 1.0,
@@ -293,24 +303,24 @@ def at_initialization(experiment: Experiment) -> pd.DataFrame:
 
 
 def robustness(profile: str | Profile, dataset: str = "mnist") -> Experiment:
-    """The feed-forward chapter's MLPs (every width, the profile's seeds) measured with every variant of
-    :data:`VARIANTS` (other runs than the feed-forward chapter's: their histories hold more columns).
+    """The feed-forward chapter's MLPs (every width, the profile's seeds): the same runs, which measure every
+    variant of :data:`VARIANTS`.
 
     Labels: those of :func:`feedforward`, and ``first width`` (neurons of the first hidden layer).
     """
     p = get_profile(profile)
     base = feedforward(p, dataset)
-    rows = [(dataclasses.replace(c, measures=VARIANTS), {**labels, "first width": c.model_args["hidden"][0]})
+    rows = [(c, {**labels, "first width": c.model_args["hidden"][0]})
             for c, labels in zip(base.configs, base.labels) if c.train.seed < p.seeds]  # fmt: skip
     return _experiment("robustness", "robustness", p, rows)
 
 
 def robustness_pruning(profile: str | Profile, dataset: str = "mnist") -> Experiment:
-    """The pruning chapter's magnitude-pruned MLPs (every sparsity and seed, the unpruned run included), measured
-    with every variant of :data:`VARIANTS`. Label: ``pruned`` (a percentage)."""
+    """The pruning chapter's magnitude-pruned MLPs (every sparsity and seed, the unpruned run included): the same
+    runs, which measure every variant of :data:`VARIANTS`. Label: ``pruned`` (a percentage)."""
     p = get_profile(profile)
     base = pruning(p, "mlp", dataset)
-    rows = [(dataclasses.replace(c, measures=VARIANTS), {"pruned": labels["pruned"]})
+    rows = [(c, {"pruned": labels["pruned"]})
             for c, labels in zip(base.configs, base.labels) if c.prune is None or c.prune.method == "magnitude"]  # fmt: skip
     return _experiment("robustness-pruning", "robustness", p, rows)
 

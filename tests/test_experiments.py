@@ -3,6 +3,7 @@ a notebook; the chapters call these functions instead of holding a second copy o
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from pathlib import Path
@@ -55,8 +56,10 @@ def test_names_are_unique_and_runs_are_shared_only_where_chapters_share_them(pro
         assert all(c.train.epochs == el.get_profile(profile).epochs for c in e.configs if c not in briefly)
         assert all(c.train.epochs == max(1, el.get_profile(profile).epochs // 5) for c in briefly)
     keys = {e.name: set(e.keys) for e in every}
-    # the robustness runs measure more variants, so they are other runs than the feed-forward chapter's
-    assert not keys["robustness"] & keys["feedforward-mnist"]
+    # the robustness chapter reads the feed-forward and pruning chapters' MLP runs, which measure its variants
+    assert keys["robustness"] <= keys["feedforward-mnist"] and keys["robustness-pruning"] <= keys["pruning-mlp-mnist"]
+    assert all(c.measures == experiments.VARIANTS for e in every if e.chapter in ("feedforward", "pruning", "landscape")
+               for c in e.configs if c.model == "mlp" and c.init_alpha is None)  # fmt: skip
     # the landscape chapter's three-layer unpruned MLPs at the base initialization are the feed-forward chapter's
     assert keys["landscape"] & keys["feedforward-mnist"]
     # the pruning chapter's unpruned runs are the feed-forward and convolutional chapters' runs, trained once
@@ -68,22 +71,23 @@ def test_names_are_unique_and_runs_are_shared_only_where_chapters_share_them(pro
 def test_run_keys_are_pinned(monkeypatch: pytest.MonkeyPatch) -> None:
     """A change to RunConfig.to_dict (or to a profile) that renames stored runs must fail here; when it is meant,
     bump RESULTS_VERSION and update the pin."""
-    config = experiments.feedforward("default", "mnist").configs[0]
+    config = dataclasses.replace(experiments.feedforward("default", "mnist").configs[0], measures=None)
     assert (el.RESULTS_VERSION, config.key) == (4, "6ddf8e97d37d1d8b")
     monkeypatch.setattr(el.runs, "RESULTS_VERSION", 2)  # the config's part of the key is unchanged since 0.1:
     assert config.key == "350adcb4ffb32d5b"  # the key version 2 stored it under, by the flat layout before 0.2
 
 
 KEYS_OF_DEFAULT = {  # a digest of each experiment's sorted run keys under RESULTS_VERSION 2, profile "default"
-    # (the pruning grids changed once, openly: their unpruned runs became the dense chapters' own runs)
-    "feedforward-mnist": "cf08e9917c7b9fea",
-    "feedforward-fashion_mnist": "45f84e88d89bab37",
+    # (the pruning grids changed once, openly: their unpruned runs became the dense chapters' own runs; then the
+    # MLP runs of the feed-forward, pruning and landscape grids took the robustness variants, to be shared)
+    "feedforward-mnist": "f77716d4ec2bfdf7",  # 2026-12-01: MLP runs measure the variants
+    "feedforward-fashion_mnist": "232b38f0ceb7b5cc",  # 2026-12-01: MLP runs measure the variants
     "convolutional": "1b1477051c6953f7",
     "convolutional-batchnorm": "23c3ac213e037f97",
-    "pruning-mlp-mnist": "9271e5ec5c093577",  # 2026-12-01: the unpruned runs are the dense chapters'
-    "pruning-mlp-fashion_mnist": "585f49eaa5f5666e",  # 2026-12-01: the unpruned runs are the dense chapters'
+    "pruning-mlp-mnist": "de92c7dffcdc5033",  # 2026-12-01: MLP runs measure the variants
+    "pruning-mlp-fashion_mnist": "37466d2fdb958b82",  # 2026-12-01: MLP runs measure the variants
     "pruning-cnn-cifar10": "de9e676a8bb286a6",  # 2026-12-01: the unpruned runs are the dense chapters'
-    "landscape": "fdc6bec365547b1e",
+    "landscape": "6bca87663a95bb99",  # 2026-12-01: MLP runs measure the variants
     "initialization-mlp-mnist": "1ba51014cdb03f3f",
     "initialization-cnn-cifar10": "3735ffec4aa848b1",
     "robustness": "4028b4cedfffface",

@@ -60,13 +60,15 @@ class Profile:
     description: str = ""
 
     def dry_run(self) -> Profile:
-        """The same networks shrunk to one seed, one epoch, two batches and small evaluation sets.
+        """The same networks shrunk to one seed, one epoch of two batches of 16 samples and evaluation sets of 64
+        (training) and 32 (test and probe) samples.
 
-        Used by the tests to keep the GPU-sized ``paper`` profile from rotting on a CPU.
+        Used by the tests to keep the GPU-sized ``paper`` profile from rotting on a CPU, where its full-width VGG-19
+        is slow: hence so few samples.
         """
         return dataclasses.replace(
-            self, name=f"{self.name}{DRY_RUN}", seeds=1, trajectory_seeds=1, epochs=1, max_batches=2,
-            train_size=128, test_size=128, probe_size=32, grid=5, landscape_samples=64,
+            self, name=f"{self.name}{DRY_RUN}", seeds=1, trajectory_seeds=1, epochs=1, max_batches=2, batch_size=16,
+            train_size=64, test_size=32, probe_size=32, grid=5, landscape_samples=32,
         )  # fmt: skip
 
     def __post_init__(self) -> None:
