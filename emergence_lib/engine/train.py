@@ -211,10 +211,10 @@ def channels_last(model: nn.Module) -> Iterator[None]:
 
     PyTorch then runs convolutions in that layout whatever the input's, and (without BatchNorm) every convolution's
     output is laid out so too, so the ReLU and pooling after it run in that layout; this trains the default
-    profile's VGG about 1.2x and evaluates it about 1.4x faster on a CPU (measured with one thread). The values are
-    the same; only the order of the arithmetic changes. On leaving, the weights are back in the default layout, which everything else
-    expects (``torch.nn.utils.prune`` flattens weights with ``view``); the optimizer keeps its ``Parameter``
-    objects, whose data alone is laid out anew.
+    profile's VGG about 1.2x and evaluates it about 1.4x faster on a CPU than the default layout (measured with one
+    thread). The values are the same; only the order of the arithmetic changes. On leaving, the weights are back in
+    the default layout, which everything else expects (``torch.nn.utils.prune`` flattens weights with ``view``); the
+    optimizer keeps its ``Parameter`` objects, whose data alone is laid out anew.
 
     Example:
         >>> import torch
@@ -230,9 +230,9 @@ def channels_last(model: nn.Module) -> Iterator[None]:
     for p in weights:
         p.data = p.data.contiguous(memory_format=torch.channels_last)
     # A one-channel input (an image in grey) is in both layouts, and the convolution then answers in the default
-    # one: the ReLU and pooling after it ran 2.5x slower than in channels-last (the default VGG's first pooling
-    # took a fifth of its training time). The copy changes no value. Not with BatchNorm, whose CPU kernels are
-    # slower in channels-last (measured: the default VGG with BatchNorm trained 1.15x slower).
+    # one: the pooling after it ran 2.4x slower than in channels-last (the default VGG's poolings took a fifth of
+    # its training time, most of it the first). The copy changes no value. Not with BatchNorm, whose CPU kernels
+    # are slower in channels-last (measured: the default VGG with BatchNorm trained about 1.1x slower).
     batch_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
     hooks = [] if batch_norm else [m.register_forward_hook(_channels_last_output) for m in convs]
     try:
