@@ -16,17 +16,23 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
+import platform
 import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 import torch
 
+from .engine import fingerprint
 from .engine import runs as stored  # stored runs; `runs` is a method of Experiment
-from .engine.data import load_dataset
+from .engine.data import DatasetFallbackWarning, load_dataset
+from .engine.locations import atomic_write_text, derived_path
 from .engine.profiles import Profile, checks_only, get_profile
 from .engine.prune import SPARSITIES, PruneConfig
 from .engine.runs import RunConfig
@@ -334,7 +340,8 @@ def your_network(profile: str | Profile, dataset: str = "mnist") -> Experiment:
     of the width of the book's second hidden layer) at every seed, and torchvision's ResNet-18 with the small-input
     stem (:func:`~emergence_lib.engine.models.resnet18`), one seed, trained briefly: a fifth of the profile's
     epochs, a quarter of its training and test samples, of the training samples evaluated after every epoch and of
-    its probe (the chapter fits in minutes on a laptop; the ``paper`` profile trains both on whole datasets). Its
+    its probe (the chapter fits in minutes on a laptop; the ``paper`` profile trains both on whole datasets; a
+    profile that only checks the code, a sixteenth: the ResNet was most of the smoke build's longest chapter). Its
     published table is the networks measured with and without their skips (:func:`skip_effect`), not the histories.
 
     Labels: ``network`` (``"residual MLP"`` or ``"ResNet-18"``) and ``seed``.
@@ -347,11 +354,12 @@ def your_network(profile: str | Profile, dataset: str = "mnist") -> Experiment:
                                      model_args={"width": p.mlp_hidden[1], "blocks": RESIDUAL_BLOCKS})
         rows.append((config, {"network": "residual MLP", "seed": seed}))
     config = p.run_config(dataset, "mlp", seed=0)
-    quarter = {name: None if size is None else size // 4 for name, size in
-               (("train_size", p.train_size), ("test_size", p.test_size), ("probe_size", p.probe_size))}  # fmt: skip
+    share = 16 if checks_only(p.name) else 4
+    sizes = {name: None if size is None else max(1, size // share) for name, size in
+             (("train_size", p.train_size), ("test_size", p.test_size), ("probe_size", p.probe_size))}  # fmt: skip
     train = dataclasses.replace(config.train, epochs=max(1, p.epochs // 5),
-                                train_eval_size=config.train.train_eval_size // 4)  # train_acc is not read here
-    config = dataclasses.replace(config, model="resnet18", model_args={}, **quarter, train=train)
+                                train_eval_size=max(1, config.train.train_eval_size // share))  # train_acc not read
+    config = dataclasses.replace(config, model="resnet18", model_args={}, **sizes, train=train)
     rows.append((config, {"network": "ResNet-18", "seed": 0}))
     return _experiment(f"your-network-{dataset}", "your_network", p, rows, histories=False)
 
@@ -445,13 +453,18 @@ def torchvision_support(names: Sequence[str] = TORCHVISION_MODELS) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
-def measure_cost(profile: str | Profile, repeats: int = 3) -> pd.DataFrame:
+def measure_cost(profile: str | Profile, repeats: int = 3, refresh: bool = False) -> pd.DataFrame:
     """The time of one :func:`~emergence_lib.measure` (probe pass, node graph, path counts) on networks from an
-    MLP to a wide ResNet-50 at initialization, against their size; the median of ``repeats`` on this machine.
+    MLP to a wide ResNet-50 at initialization, against their size; the median of ``repeats`` on this machine, one
+    torch thread per core (as a reader's own ``measure`` runs, whatever the kernel's setting).
 
-    A profile that only checks the code measures the small networks only. One row per network: ``network``,
-    ``input`` (one sample's shape), ``probe`` (samples), ``weights``, ``nodes`` and ``edges`` (of the node
-    graph), ``counted layers`` and ``seconds``.
+    Timed once per machine and code: the table is kept in ``data/derived/`` under a digest of the machine (its
+    platform, processor, cores and torch version), the code that determines results
+    (:func:`~emergence_lib.engine.fingerprint.current`) and the networks, and read back from there by a rebuild
+    (timing the wide ResNet-50 was most of a rebuild's time); ``refresh=True`` times again. A profile that only
+    checks the code measures the small networks only. One row per network: ``network``, ``input`` (one sample's
+    shape), ``probe`` (samples), ``weights``, ``nodes`` and ``edges`` (of the node graph), ``counted layers`` and
+    ``seconds``.
     """
     import torchvision
 
@@ -473,21 +486,87 @@ def measure_cost(profile: str | Profile, repeats: int = 3) -> pd.DataFrame:
             ("ResNet-50, 224 px", torchvision.models.resnet50(weights=None), large, 16),
             ("Wide ResNet-50-2, 224 px", torchvision.models.wide_resnet50_2(weights=None), large, 16),
         ]
-    rows = []
-    generator = torch.Generator().manual_seed(0)
-    for name, model, shape, samples in networks:
-        batch = torch.rand(samples, *shape, generator=generator)
-        seconds = []
-        for _ in range(repeats):  # the first also traces the model (once per model, as in a training run)
-            start = time.perf_counter()
-            result = measure(model, batch)
-            seconds.append(time.perf_counter() - start)
-        graph = node_graph(model)
-        rows.append({"network": name, "input": "x".join(map(str, shape)), "probe": samples,
-                     "weights": result.n_weights, "nodes": sum(graph.sizes), "edges": graph.n_edges,
-                     "counted layers": len(graph.layers),
-                     "seconds": sorted(seconds)[len(seconds) // 2]})  # fmt: skip
-    return pd.DataFrame(rows)
+
+    def compute() -> pd.DataFrame:
+        rows = []
+        generator = torch.Generator().manual_seed(0)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(os.cpu_count() or 1)  # a kernel executed beside another has one: not what is timed
+        try:
+            for name, model, shape, samples in networks:
+                batch = torch.rand(samples, *shape, generator=generator)
+                seconds = []
+                for _ in range(repeats):  # the first also traces the model (once per model, as in a training run)
+                    start = time.perf_counter()
+                    result = measure(model, batch)
+                    seconds.append(time.perf_counter() - start)
+                graph = node_graph(model)
+                rows.append({"network": name, "input": "x".join(map(str, shape)), "probe": samples,
+                             "weights": result.n_weights, "nodes": sum(graph.sizes), "edges": graph.n_edges,
+                             "counted layers": len(graph.layers),
+                             "seconds": sorted(seconds)[len(seconds) // 2]})  # fmt: skip
+        finally:
+            torch.set_num_threads(threads)
+        return pd.DataFrame(rows)
+
+    timed = [(name, shape, samples) for name, _, shape, samples in networks]
+    text = json.dumps([machine(), fingerprint.current(), repeats, timed])
+    cache = derived_path("measure-cost", p.name, hashlib.sha256(text.encode()).hexdigest()[:16])
+    if cache.exists() and not refresh:
+        print(f"measure_cost: timed on this machine with this code before; read from {cache}")
+        return pd.read_csv(cache)
+    table = compute()
+    atomic_write_text(cache, table.to_csv(index=False))
+    print(f"measure_cost: timed now; kept in {cache}")
+    return table
+
+
+def machine() -> dict:
+    """What a time measured here depends on: platform, processor, cores and torch version.
+
+    Example:
+        >>> sorted(machine())
+        ['cores', 'platform', 'processor', 'torch']
+    """
+    processor = platform.processor()
+    try:  # Linux names the model only here
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        processor = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
+                         processor)  # fmt: skip
+    except OSError:
+        pass
+    return {"platform": platform.platform(), "processor": processor, "cores": os.cpu_count(), "torch": torch.__version__}
+
+
+def chapters_to_train(profile: str | Profile, chapters: Sequence[str] | None = None) -> set[str]:
+    """The chapters (of ``chapters``; default: all) that would train runs here: one of their experiments has runs
+    neither stored nor published.
+
+    An experiment whose dataset is not available here and stands in with data another experiment of the chapter
+    has all its runs on is not counted (the chapter skips it: :func:`~emergence_lib.engine.data.distinct_datasets`).
+    For scheduling only (the book executes the other chapters side by side): what a chapter computes never
+    depends on it.
+    """
+    p = get_profile(profile)
+    complete: dict[str, set[str]] = {}  # chapter -> data its complete experiments trained on
+    missing: list[Experiment] = []
+    for e in every(p):
+        if chapters is not None and e.chapter not in chapters:
+            continue
+        done = [c for c in e.configs if stored.is_done(c)]
+        if e.published() or len(done) == len(e.configs):
+            complete.setdefault(e.chapter, set()).update(stored.data_used(stored.load_run(stored.run_path(c)))
+                                                         for c in done[:1])  # fmt: skip
+        else:
+            missing.append(e)
+    chapters = set()
+    for e in missing:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DatasetFallbackWarning)
+            data = load_dataset(e.configs[0].dataset, probe_size=p.probe_size)
+        if not (data.fallback and data.used in complete.get(e.chapter, set())):
+            chapters.add(e.chapter)
+    return chapters
 
 
 def every(profile: str | Profile) -> list[Experiment]:

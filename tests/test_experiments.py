@@ -176,3 +176,34 @@ def test_at_initialization_measures_the_networks_the_runs_start_from() -> None:
     assert row["log10_absolute"] == el.measure(model, data.probe).log10_absolute
     assert row["mean activation"] == pytest.approx(float(el.activity(model, data.probe).values[0].mean()))
     assert row["init_alpha"] == config.init_alpha and row["batch norm"] == "yes"
+
+
+def test_measure_cost_times_once_per_machine_and_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rebuild reads the timings back; another machine or other code times again, and so does ``refresh``."""
+    monkeypatch.setenv(el.locations.ROOT_VARIABLE, str(tmp_path))
+    timed = []
+    real = experiments.measure
+    monkeypatch.setattr(experiments, "measure", lambda *a, **k: timed.append(1) or real(*a, **k))
+    first = experiments.measure_cost("smoke", repeats=1)
+    assert len(timed) == len(first) == 3 and (first["seconds"] > 0).all()
+    assert experiments.measure_cost("smoke", repeats=1).equals(first) and len(timed) == 3  # read back, not timed
+    monkeypatch.setattr(experiments, "machine", lambda: {"processor": "another"})
+    experiments.measure_cost("smoke", repeats=1)
+    assert len(timed) == 6
+    monkeypatch.setattr(experiments.fingerprint, "current", lambda: "other code")
+    experiments.measure_cost("smoke", repeats=1)
+    experiments.measure_cost("smoke", repeats=1, refresh=True)
+    assert len(timed) == 12
+    assert len(list((tmp_path / "data" / "derived" / "smoke").glob("measure-cost-*.csv"))) == 3
+
+
+def test_chapters_to_train_are_those_with_runs_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(el.locations.ROOT_VARIABLE, str(tmp_path))
+    assert experiments.chapters_to_train("smoke", ["feedforward", "method"]) == {"feedforward"}
+    experiments.feedforward("smoke", "mnist").runs(device="cpu", progress=False)
+    # the Fashion-MNIST runs are still missing; the chapter skips them when their stand-in is the data just used
+    fashion = el.load_dataset("fashion_mnist", probe_size=el.get_profile("smoke").probe_size)
+    skipped = fashion.fallback and fashion.used == el.runs.data_used(
+        el.load_run(el.runs.run_path(experiments.feedforward("smoke", "mnist").configs[0])))
+    assert experiments.chapters_to_train("smoke", ["feedforward"]) == (set() if skipped else {"feedforward"})
+    assert experiments.chapters_to_train("smoke", ["method"]) == set()

@@ -314,7 +314,7 @@ def execute(
     out: str | Path | None = None,
     root: str | Path | None = None,
     log: Callable[[str], None] = print,
-    jobs: int = 1,
+    jobs: int | None = None,
 ) -> list[ChapterRun]:
     """Execute chapters into the staging folder of ``profile`` and report one line per chapter.
 
@@ -340,21 +340,22 @@ def execute(
         jobs: Chapters executed side by side, each kernel on one thread (:data:`AFTER_THE_OTHERS` last); for the
             small profiles, where starting kernels and one-thread computations leave cores idle. Their chapters'
             runs are stored once whichever chapter trains them first (:func:`~emergence_lib.engine.runs.execute`).
+            None (the default) decides per chapter: those with runs to train
+            (:func:`~emergence_lib.experiments.chapters_to_train`) one at a time, their sweeps using the cores, then
+            the others, which read stored runs, one per core (a rebuild with nothing changed: every chapter).
 
     Returns:
         One :class:`ChapterRun` per chapter; execution goes on after a failure so every failure is reported.
         Each run is also recorded in the staging folder's :data:`STATUS_RECORDS` (replacing that chapter's
         previous record, keeping the others) and the staging copy of :data:`STATUS_PAGE` is rewritten.
     """
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs must be a whole number of chapters at once, 1 or more; got {jobs!r}")
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise ValueError(f"jobs must be a whole number of chapters at once, 1 or more, or None; got {jobs!r}")
     check_profile(profile)
     device = str(resolve_device(device))  # chapters receive cpu, cuda or mps
     root = book_root(root)
     selected = _select(chapters, list_chapters(root))
     staging = stage(profile, out, root)
-    log(f"executing {len(selected)} chapter(s), profile={profile}, device={device}, into {staging}"
-        + (f", {jobs} at a time" if jobs > 1 else ""))
     environment = _environment(device)
 
     def run(name: str) -> ChapterRun:
@@ -369,25 +370,38 @@ def execute(
 
     done: dict[str, ChapterRun] = {}
     # data/ and results/ of the book root, though the kernels start in the staging copy
-    with _project_root(root), _kernel_environment(_ONE_THREAD if jobs > 1 else None):
-        if jobs == 1:
-            for name in selected:
-                done[name] = run(name)
-                finished(done[name])
-        else:
-            waves = [[n for n in selected if n not in AFTER_THE_OTHERS], [n for n in selected if n in AFTER_THE_OTHERS]]
-            with ThreadPoolExecutor(max_workers=jobs) as pool:  # the work is in the kernels, threads only wait
-                for wave in waves:
-                    for future in as_completed([pool.submit(run, name) for name in wave]):
-                        chapter = future.result()
-                        done[chapter.name] = chapter
-                        finished(chapter)
+    with _project_root(root):
+        waves = _waves(selected, profile, jobs)
+        log(f"executing {len(selected)} chapter(s), profile={profile}, device={device}, into {staging}"
+            + "".join(f"; {len(wave)} {at_once} at a time" for wave, at_once in waves if at_once > 1 and wave))
+        for wave, at_once in waves:
+            with _kernel_environment(_ONE_THREAD if at_once > 1 else None), \
+                    ThreadPoolExecutor(max_workers=at_once) as pool:  # the work is in the kernels; threads wait
+                for future in as_completed([pool.submit(run, name) for name in wave]):
+                    chapter = future.result()
+                    done[chapter.name] = chapter
+                    finished(chapter)
     runs = [done[name] for name in selected]
     write_status_page(profile, out, root)
     failed = [run for run in runs if not run.ok]
     if failed:
         log(failure_report(failed, len(runs)))
     return runs
+
+
+def _waves(selected: list[str], profile: str, jobs: int | None) -> list[tuple[list[str], int]]:
+    """The chapters in the order they start, as waves of (chapters, how many at a time); see :func:`execute`."""
+    last = [n for n in selected if n in AFTER_THE_OTHERS]
+    first = [n for n in selected if n not in AFTER_THE_OTHERS]
+    if jobs == 1:
+        return [(selected, 1)]
+    if jobs is not None:
+        return [(first, jobs), (last, jobs)]
+    from .. import experiments
+
+    training = experiments.chapters_to_train(profile, [Path(n).name for n in first])
+    alone = [n for n in first if Path(n).name in training]
+    return [(alone, 1), ([n for n in first if n not in alone], os.cpu_count() or 1), (last, 1)]
 
 
 def failure_report(failed: Sequence[ChapterRun], total: int) -> str:
@@ -597,7 +611,7 @@ def build(
     root: str | Path | None = None,
     strict: bool = True,
     log: Callable[[str], None] = print,
-    jobs: int = 1,
+    jobs: int | None = None,
 ) -> Path:
     """Execute the chapters (see :func:`execute`, ``jobs`` at a time), then build the site (see :func:`build_site`).
 
@@ -687,8 +701,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sub.add_argument("--chapter", action="append", help="run only this chapter (repeatable)")
         sub.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICES)} (default: auto)")
         sub.add_argument("--out", default=None, help="folder receiving _build/ (default: the book root)")
-        sub.add_argument("--jobs", type=int, default=1, help="chapters executed side by side, one thread each "
-                                                              "(default: 1)")
+        sub.add_argument("--jobs", type=int, default=None, help="chapters executed side by side, one thread each "
+                         "(default: those that only read stored runs, one per core; the others one at a time)")
     sub = commands.add_parser("student", help="write the chapters without solutions and outputs, to hand out")
     sub.add_argument("--out", default=None, help="folder receiving the notebooks (default: _build/student)")
     sub.add_argument("--chapter", action="append", help="copy only this chapter (repeatable)")

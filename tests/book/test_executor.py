@@ -25,7 +25,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 import emergence_lib as el
 from emergence_lib import book, claims, scorecard
-from emergence_lib.book import browser
+from emergence_lib.book import browser, executor
 
 
 JOBS = max(1, min(2, os.cpu_count() or 1))
@@ -154,8 +154,22 @@ def test_chapters_run_side_by_side_with_one_thread_each_and_the_scorecard_last(t
     assert [run.name for run in runs] == ["book/a", "book/b", "book/scorecard"]
     assert all(run.ok for run in runs), book.failure_report([r for r in runs if not r.ok], len(runs))
     assert "2 at a time" in lines[0]
-    with pytest.raises(ValueError, match="1 or more; got 0"):
+    with pytest.raises(ValueError, match="1 or more, or None; got 0"):
         book.execute(profile="smoke", device="cpu", root=root, jobs=0)
+
+
+def test_by_default_chapters_that_train_run_alone_and_the_others_side_by_side(monkeypatch) -> None:
+    from emergence_lib import experiments
+
+    asked = []
+    monkeypatch.setattr(experiments, "chapters_to_train", lambda profile, chapters: asked.append(chapters) or {"b"})
+    chapters = ["book/a", "book/b", "book/c", "book/scorecard"]
+    cores = os.cpu_count() or 1
+    assert executor._waves(chapters, "smoke", None) == [
+        (["book/b"], 1), (["book/a", "book/c"], cores), (["book/scorecard"], 1)]  # fmt: skip
+    assert asked == [["a", "b", "c"]]
+    assert executor._waves(chapters, "smoke", 1) == [(chapters, 1)]
+    assert executor._waves(chapters, "smoke", 3) == [(chapters[:3], 3), (["book/scorecard"], 3)]
 
 
 # --- the site as a reader meets it ---------------------------------------------------------------------------
