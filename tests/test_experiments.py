@@ -197,6 +197,7 @@ def test_measure_cost_times_once_per_machine_and_code(tmp_path: Path, monkeypatc
     assert len(list((tmp_path / "data" / "derived" / "smoke").glob("measure-cost-*.csv"))) == 3
 
 
+@pytest.mark.filterwarnings("ignore::emergence_lib.engine.data.DatasetFallbackWarning")
 def test_chapters_to_train_are_those_with_runs_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(el.locations.ROOT_VARIABLE, str(tmp_path))
     assert experiments.chapters_to_train("smoke", ["feedforward", "method"]) == {"feedforward"}

@@ -364,8 +364,9 @@ def execute(
         error = execute_chapter(root / f"{name}.ipynb", output, profile, device)
         return ChapterRun(name, output, time.perf_counter() - start, error)
 
-    def finished(chapter: ChapterRun) -> None:
-        _record_run(staging, chapter, profile, environment)  # after each chapter: an interrupted run keeps its rows
+    def finished(chapter: ChapterRun, at_once: int) -> None:
+        # after each chapter: an interrupted run keeps its rows
+        _record_run(staging, chapter, profile, {**environment, "at_once": at_once})
         log(f"  {chapter.name:<40} {chapter.seconds:7.1f} s  {'ok' if chapter.ok else 'FAILED'}")
 
     done: dict[str, ChapterRun] = {}
@@ -380,7 +381,7 @@ def execute(
                 for future in as_completed([pool.submit(run, name) for name in wave]):
                     chapter = future.result()
                     done[chapter.name] = chapter
-                    finished(chapter)
+                    finished(chapter, min(at_once, len(wave)))
     runs = [done[name] for name in selected]
     write_status_page(profile, out, root)
     failed = [run for run in runs if not run.ok]
@@ -451,8 +452,9 @@ def _read_records(path: Path) -> dict[str, dict]:
         return {}
 
 
-def _record_run(staging: Path, run: ChapterRun, profile: str, environment: dict[str, str]) -> None:
-    """Replace ``run``'s chapter record in the staging folder's :data:`STATUS_RECORDS`, keeping the others."""
+def _record_run(staging: Path, run: ChapterRun, profile: str, environment: dict) -> None:
+    """Replace ``run``'s chapter record in the staging folder's :data:`STATUS_RECORDS`, keeping the others.
+    ``environment`` holds the :data:`_ENVIRONMENT` entries and ``at_once``, the chapters executed side by side."""
     path = staging / STATUS_RECORDS
     records = _read_records(path)
     records[run.name] = {
@@ -544,12 +546,15 @@ def write_status_page(profile: str, out: str | Path | None = None, root: str | P
             lines.append(f"| {link} | not executed (shown without outputs) |" + " |" * (len(columns) - 2))
             continue
         result = "ok" if record.get("ok") else f"**failed**: {_md(record.get('error'))}"
-        seconds = _md(f"{float(record.get('seconds', 0)):.1f}\u00a0s")  # a no-break space: one line in the table
+        beside = record.get("at_once", 1) > 1
+        seconds = _md(f"{float(record.get('seconds', 0)):.1f}\u00a0s") + ("\\*" if beside else "")  # no-break space
         cells = [link, result, seconds, _md(record.get("executed_at", "?"))]
         cells += [_md(record.get(key, "?")) for key in columns[4:]]
         lines.append("| " + " | ".join(cells) + " |")
     failed = sum(1 for name in chapters if name in records and not records[name].get("ok"))
     lines += ["", f"{len(chapters)} chapter(s), {sum(name in records for name in chapters)} executed, {failed} failed."]
+    if any(records[name].get("at_once", 1) > 1 for name in chapters if name in records):
+        lines += ["", "\\* Executed side by side with other chapters, each on one thread: not the time it takes alone."]
     page = staging / STATUS_PAGE
     atomic_write_text(page, "\n".join(lines) + "\n")
     return page
