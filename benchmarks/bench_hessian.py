@@ -1,4 +1,4 @@
-"""Hessian top eigenvalue and trace: ``emergence_lib.probes.hessian`` against PyHessian, same model, same batch.
+"""Hessian top eigenvalue, trace and density: ``emergence_lib.probes.hessian`` against PyHessian, same model and batch.
 
 The MLP 784-256-128-10 (``el.build_model("mlp", (1, 28, 28), 10, hidden=[256, 128])``, about 235,000
 parameters), trained for one epoch of SGD with momentum on the offline MNIST subset, and a batch of the first
@@ -16,14 +16,22 @@ PyHessian's defaults: 100 steps at most, relative tolerance 1e-3.
    difference of the two medians is reported in units of PyHessian's standard error (the spread of its
    samples over the square root of their number), with the time and samples used, and a 1,000-sample
    estimate for scale.
+3. Spectral density: ``el.hessian.hessian_density(iters=100, runs=1)`` against ``.density(iter=100, n_v=1)``
+   (PyHessian's defaults), stochastic Lanczos quadrature from the same vector of signs. Targets: the time within
+   10% of PyHessian's or better (median of per-seed ratios), and agreement: the largest difference between
+   matching nodes (both sorted) relative to the range of PyHessian's nodes, and the largest relative difference
+   of the first two moments ``sum_i w_i node_i^k``, over the seeds, each at most 1e-3. PyHessian's ``density``
+   ends with ``torch.eig``, which torch removed in 2.0; where it is missing, the script puts back a stand-in that
+   decomposes the (symmetric) tridiagonal matrix with ``torch.linalg.eigh``, and says so: everything else is
+   PyHessian's own code, and the decomposition of a 100 x 100 matrix is a negligible share of the time.
 
 Each repeat uses a new seed, the same for both arms (``torch.manual_seed`` for PyHessian, ``seed=`` for ours),
 and the two arms alternate, so a machine that slows down or speeds up affects both alike; medians are reported,
 and the median of the per-seed time ratios. On the CPU a seed gives both arms the same random vectors (ours are
 drawn parameter by parameter, as PyHessian draws its own), so the runs pair up: the same number of steps and
-samples, the same trace estimates; the eigenvalues differ only in that PyHessian returns the estimate before
-its last step and ours the last one. The number of steps varies a lot from seed to seed, so the time per
-Hessian-vector product (a fixed number of steps) is reported too.
+samples, the same trace estimates, the same Lanczos starting vectors; the eigenvalues differ only in that
+PyHessian returns the estimate before its last step and ours the last one. The number of steps varies a lot
+from seed to seed, so the time per Hessian-vector product (a fixed number of steps) is reported too.
 
 If PyHessian is not installed or fails on the installed torch, the script says so and compares against
 :class:`PyHessianMethod`, a faithful re-implementation of its method (same steps, same stopping rules);
@@ -47,12 +55,19 @@ import torch
 from torch import nn
 
 import emergence_lib as el
-from emergence_lib.probes.hessian import hessian_eigenvalues, hessian_trace
+from emergence_lib.probes.hessian import hessian_density, hessian_eigenvalues, hessian_trace
 from timing import MachineLoad, clocked, environment, record, save_figures, sgd_epoch
 
 
 VALUE_TARGET = 0.01  # |ours - theirs| / |theirs| of the median top eigenvalue, at most
 TIME_TARGET = 1.10  # ours / theirs, median of the per-seed time ratios of the top eigenvalue, at most
+# Density: both arms run 100 Lanczos steps in float32 from the same vector, with full reorthogonalization, so each
+# computes the tridiagonal matrix of a matrix within rounding of H (products of about 1e-6 relative error), and
+# the Gauss nodes move by about that, amplified modestly over the steps. 1e-3 of the spectrum's range (and of a
+# moment) leaves that room, and still catches a real difference in the method (another starting vector, a missing
+# reorthogonalization, a stray normalization change the nodes by percents).
+DENSITY_TARGET = 1e-3
+DENSITY_STEPS = 100  # PyHessian's default iter, with its default n_v = 1 run
 
 PRODUCTS = [0]
 """Hessian-vector products the reference has computed (PyHessian does not report its steps)."""
@@ -69,11 +84,13 @@ def counted(product: Callable) -> Callable:
 
 
 class PyHessianMethod:
-    """PyHessian's ``hessian`` class for one batch (``eigenvalues`` and ``trace``), re-implemented line for line.
+    """PyHessian's ``hessian`` class for one batch (``eigenvalues``, ``trace``, ``density``), re-implemented.
 
     Used only when PyHessian itself cannot run: the loss is evaluated once in eval mode and its gradient kept
     with ``create_graph=True``; products by ``torch.autograd.grad`` on that graph; power iteration from
-    ``torch.randn`` with re-orthonormalization each step; Rademacher vectors from ``torch.randint_like``.
+    ``torch.randn`` with re-orthonormalization each step; Rademacher vectors from ``torch.randint_like``; Lanczos
+    with full reorthogonalization, its tridiagonal matrix decomposed by ``torch.linalg.eigh`` (PyHessian's
+    ``torch.eig`` is gone from torch).
     """
 
     def __init__(self, model: nn.Module, criterion: nn.Module, data: tuple[torch.Tensor, torch.Tensor]) -> None:
@@ -130,6 +147,64 @@ class PyHessianMethod:
             trace = np.mean(trace_vhv)
         return trace_vhv
 
+    def density(self, iter: int = 100, n_v: int = 1):  # noqa: A002 (PyHessian's names)
+        eigen_list_full, weight_list_full = [], []
+        for _ in range(n_v):
+            v = [torch.randint_like(p, high=2) for p in self.params]
+            for vi in v:
+                vi[vi == 0] = -1
+            v = self._normalized(v)
+            v_list, alpha_list, beta_list = [v], [], []
+            w = None
+            for i in range(iter):
+                self.model.zero_grad()
+                if i > 0:
+                    beta = self._dot(w, w) ** 0.5
+                    beta_list.append(beta.cpu().item())
+                    if beta_list[-1] == 0.0:  # PyHessian's restart from a new vector
+                        w = [torch.randn(p.size()) for p in self.params]
+                    for u in v_list:  # orthnormal(w, v_list)
+                        w = [wi - self._dot(w, u) * ui for wi, ui in zip(w, u)]
+                    v = self._normalized(w)
+                    v_list.append(v)
+                w_prime = self._hv(v)
+                alpha = self._dot(w_prime, v)
+                alpha_list.append(alpha.cpu().item())
+                w = [wp - alpha * vi for wp, vi in zip(w_prime, v)]
+                if i > 0:
+                    w = [wi - beta * ui for wi, ui in zip(w, v_list[-2])]
+            t = torch.zeros(iter, iter)
+            for i in range(len(alpha_list)):
+                t[i, i] = alpha_list[i]
+                if i < len(alpha_list) - 1:
+                    t[i + 1, i] = t[i, i + 1] = beta_list[i]
+            values, vectors = torch.linalg.eigh(t)  # PyHessian's torch.eig, for a symmetric matrix
+            eigen_list_full.append(values.tolist())
+            weight_list_full.append((vectors[0, :] ** 2).tolist())
+        return eigen_list_full, weight_list_full
+
+
+def restore_torch_eig() -> bool:
+    """Put back ``torch.eig``, which PyHessian's ``density`` calls and torch removed in 2.0; True if it was needed.
+
+    The stand-in serves the only call PyHessian makes, ``torch.eig(T, eigenvectors=True)`` on the symmetric
+    tridiagonal Lanczos matrix: ``torch.linalg.eigh`` gives the same eigenpairs (in increasing order; PyHessian
+    pairs each eigenvalue with its eigenvector, so the order does not matter), in the old layout of the
+    eigenvalues (a column of real parts and one of imaginary parts, zero).
+    """
+    try:
+        torch.eig(torch.eye(2), eigenvectors=True)
+        return False
+    except (AttributeError, RuntimeError):
+        pass
+
+    def eig(matrix: torch.Tensor, eigenvectors: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        values, vectors = torch.linalg.eigh(matrix)
+        return torch.stack([values, torch.zeros_like(values)], dim=1), vectors
+
+    torch.eig = eig
+    return True
+
 
 def reference_class(
     model: nn.Module, criterion: nn.Module, data: tuple[torch.Tensor, torch.Tensor], reimplemented: bool = False
@@ -146,6 +221,7 @@ def reference_class(
         probe = hessian(model, criterion, data=data, cuda=False)
         probe.eigenvalues(maxIter=2, top_n=1)
         probe.trace(maxIter=2)
+        probe.density(iter=2, n_v=1)
         return (lambda m, c, d: hessian(m, c, data=d, cuda=False)), "PyHessian"
     except Exception:  # noqa: BLE001 (any failure means: fall back, and say why)
         print("PyHessian is unavailable or fails on this torch; comparing against PyHessianMethod instead:")
@@ -179,8 +255,11 @@ def main() -> None:
     n_params = sum(p.numel() for p in model.parameters())
     print(environment())
     print(f"{data.source}; MLP 784-256-128-10 ({n_params:,} parameters) after one epoch; batch of {len(batch[0])}")
+    shimmed = restore_torch_eig()
     make, label = reference_class(model, criterion, batch, args.reimplemented)
     print(f"reference: {label}; {repeats} alternating seeds per arm, medians")
+    if shimmed:
+        print("torch.eig (removed in torch 2.0) stood in by torch.linalg.eigh for PyHessian's density()")
 
     def theirs_eigenvalue(seed: int) -> tuple[float, int]:
         model.zero_grad(set_to_none=True)  # PyHessian accumulates into .grad: start from none, as on first use
@@ -288,6 +367,58 @@ def main() -> None:
     print(f"per-seed values, theirs: {' '.join(f'{v:.3f}' for v in e_theirs)}")
     record("trace: difference in PyHessian's standard errors", (m_ours - m_theirs) / spread, scope=label)
     record("trace: time ours / PyHessian", paired, scope=label)
+
+    def theirs_density(seed: int) -> tuple[list[float], list[float]]:
+        model.zero_grad(set_to_none=True)
+        torch.manual_seed(seed)
+        nodes, weights = make(model, criterion, batch).density(iter=DENSITY_STEPS, n_v=1)
+        return [float(x) for x in nodes[0]], [float(w) for w in weights[0]]
+
+    def ours_density(seed: int) -> tuple[list[float], list[float]]:
+        result = hessian_density(model, criterion, batch, iters=DENSITY_STEPS, runs=1, seed=seed)
+        return result.nodes[0], result.weights[0]
+
+    def moment(nodes: list[float], weights: list[float], k: int) -> float:
+        return float(np.sum(np.asarray(weights) * np.asarray(nodes) ** k))
+
+    t_ours, t_theirs, node_gaps, moment_gaps, edges_ours, edges_theirs, m1_ours = [], [], [], [], [], [], []
+    for seed in range(repeats):
+        t, (nodes, weights) = clocked(lambda: ours_density(seed))
+        t_ours.append(t)
+        t, (their_nodes, their_weights) = clocked(lambda: theirs_density(seed))
+        t_theirs.append(t)
+        ours_sorted, theirs_sorted = np.sort(nodes), np.sort(their_nodes)
+        span = theirs_sorted[-1] - theirs_sorted[0]
+        node_gaps.append(float(np.max(np.abs(ours_sorted - theirs_sorted))) / span)
+        moment_gaps.append(max(
+            abs(moment(nodes, weights, k) - moment(their_nodes, their_weights, k))
+            / abs(moment(their_nodes, their_weights, k)) for k in (1, 2)
+        ))  # fmt: skip
+        edges_ours.append((ours_sorted[0], ours_sorted[-1]))
+        edges_theirs.append((theirs_sorted[0], theirs_sorted[-1]))
+        m1_ours.append(moment(nodes, weights, 1))
+    model.zero_grad(set_to_none=True)
+
+    time_ours, time_theirs = statistics.median(t_ours), statistics.median(t_theirs)
+    paired = statistics.median(a / b for a, b in zip(t_ours, t_theirs))
+    d = n_params
+    print()
+    print(f"3. density (stochastic Lanczos quadrature, {DENSITY_STEPS} steps, 1 run per seed)")
+    print(f"{'':<22} {'median s':>9} {'s / step':>9} {'median smallest node':>21} {'median largest node':>20}")
+    for name, times, edges in (("emergence_lib", t_ours, edges_ours), (label[:22], t_theirs, edges_theirs)):
+        print(f"{name:<22} {statistics.median(times):>9.3f} {statistics.median(times) / DENSITY_STEPS:>9.4f} "
+              f"{statistics.median(e[0] for e in edges):>21.5f} {statistics.median(e[1] for e in edges):>20.5f}")
+    node_gap, moment_gap = max(node_gaps), max(moment_gaps)
+    note = record("density: largest node difference / spectrum range", node_gap, "<=", DENSITY_TARGET, scope=label)
+    print(f"nodes: largest |ours - theirs| over seeds, relative to the range of PyHessian's nodes = {node_gap:.2e} "
+          f"({note})")  # fmt: skip
+    note = record("density: largest relative difference of moments 1, 2", moment_gap, "<=", DENSITY_TARGET,
+                  scope=label)  # fmt: skip
+    print(f"moments k = 1, 2: largest relative difference over seeds = {moment_gap:.2e} ({note}); "
+          f"trace d * moment 1, median over seeds {d * statistics.median(m1_ours):.4f}")
+    note = record("density: time ours / PyHessian", paired, "<=", TIME_TARGET, scope=label)
+    print(f"time: ours / theirs, median of per-seed ratios = {paired:.3f} ({note}); ratio of medians "
+          f"{time_ours / time_theirs:.3f}")  # fmt: skip
     print(load.report())
     save_figures(load, quick=args.quick)
 

@@ -26,9 +26,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
+from ._checks import check_choice
 from .engine import fingerprint
 from .engine import runs as stored  # stored runs; `runs` is a method of Experiment
 from .engine.data import DatasetFallbackWarning, load_dataset
@@ -39,6 +41,7 @@ from .engine.runs import RunConfig
 from .engine.train import resolve_device
 from .metric.activity import activity, capture_activity
 from .metric.emergence import measure
+from .probes.landscape import LandscapeProbe
 from .metric.graph import UnsupportedModelError, node_graph, weight_layers, without_skips
 
 SCORED_CHAPTERS = ("feedforward", "convolutional", "pruning", "landscape", "initialization")
@@ -266,6 +269,61 @@ def landscape(profile: str | Profile, dataset: str = "mnist") -> Experiment:
             rows.append((config, {"hidden": _widths(hidden), "depth": len(hidden), "sparsity": 0.0, "alpha": alpha,
                                   "seed": seed}))  # fmt: skip
     return _experiment("landscape", "landscape", p, rows, histories=False)
+
+
+def training_paths(profile: str | Profile, dataset: str = "mnist", cnn_dataset: str = "cifar10") -> Experiment:
+    """The book's MLP (on ``dataset``) and CNN (on ``cnn_dataset``), seed 0, unpruned and magnitude-pruned at
+    initialization to the landscape chapter's sparsities (:data:`LANDSCAPE_SPARSITIES`), each recording its weights
+    after every epoch (``trajectory=True``): the training paths the landscape chapter draws in their PCA plane
+    (:meth:`~emergence_lib.probes.landscape.LandscapeProbe.paths`). Its published table is the paths and surfaces.
+
+    Labels: ``network`` (``"MLP"`` or ``"CNN"``) and ``sparsity``.
+    """
+    p = get_profile(profile)
+    rows = []
+    for network, data in (("MLP", dataset), ("CNN", cnn_dataset)):
+        for sparsity in LANDSCAPE_SPARSITIES:
+            prune = PruneConfig(method="magnitude", sparsity=sparsity) if sparsity else None
+            config = _mlp(p, data, 0, prune=prune) if network == "MLP" else p.run_config(data, "cnn", prune=prune)
+            rows.append((dataclasses.replace(config, trajectory=True), {"network": network, "sparsity": sparsity}))
+    return _experiment("training-paths", "landscape", p, rows, histories=False)
+
+
+def hessian_spectra(profile: str | Profile, dataset: str = "mnist") -> Experiment:
+    """The MLP runs of :func:`training_paths` (unpruned and pruned), whose Hessian spectra the landscape chapter
+    shows (:func:`probe_table` with ``"spectra"``). Labels: ``network`` and ``sparsity``."""
+    paths = training_paths(profile, dataset)
+    rows = [(c, labels) for c, labels in zip(paths.configs, paths.labels) if labels["network"] == "MLP"]
+    return _experiment("hessian-spectra", "landscape", get_profile(profile), rows, histories=False)
+
+
+PICTURE_SAMPLES = 4
+"""The training paths' surfaces and the Hessian spectra are computed on ``landscape_samples // PICTURE_SAMPLES``
+held-out samples: they are pictures, not the landscape chapter's measurements, and a VGG surface on all of them
+took most of the chapter's time."""
+
+
+def probe_table(experiment: Experiment, what: str, device: str = "auto") -> pd.DataFrame:
+    """``LandscapeProbe.paths`` (``what="paths"``) or ``LandscapeProbe.spectra`` (``what="spectra"``) of the
+    experiment's runs (trained when missing), each on held-out samples of its own dataset (a
+    :data:`PICTURE_SAMPLES`-th of the profile's ``landscape_samples``; its ``grid``), with the labels; kept by
+    :meth:`Experiment.derived` under the probes' fingerprints, so a rebuild reads it back."""
+    check_choice("what", what, ("paths", "spectra"))
+    p = get_profile(experiment.profile)
+    device = str(resolve_device(device))
+    probes = {}
+    for name in dict.fromkeys(c.dataset for c in experiment.configs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DatasetFallbackWarning)  # the runs record the data they used
+            data = load_dataset(name, probe_size=p.probe_size)
+        n = min(max(1, p.landscape_samples // PICTURE_SAMPLES), len(data.x_test))
+        probes[name] = LandscapeProbe((data.x_test[:n], data.y_test[:n]), np.linspace(-1, 1, p.grid), device=device)
+    runs = experiment.runs(device=device)
+
+    def compute() -> pd.DataFrame:
+        return pd.concat([getattr(probes[run.config.dataset], what)([run]) for run in runs], ignore_index=True)
+
+    return experiment.derived(compute, depends_on=" ".join(probe.fingerprint() for probe in probes.values()))
 
 
 def initialization(profile: str | Profile, network: str, dataset: str) -> Experiment:
@@ -579,6 +637,8 @@ def every(profile: str | Profile) -> list[Experiment]:
         *(pruning(profile, "mlp", d) for d in ("mnist", "fashion_mnist")),
         pruning(profile, "cnn", "cifar10"),
         landscape(profile),
+        training_paths(profile),
+        hessian_spectra(profile),
         initialization(profile, "mlp", "mnist"),
         initialization(profile, "cnn", "cifar10"),
         robustness(profile),

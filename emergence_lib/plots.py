@@ -393,6 +393,60 @@ def surface_contour(surface, ax: plt.Axes | None = None, levels: int = 20, title
     return ax
 
 
+def training_path(rows: pd.DataFrame, ax: plt.Axes | None = None, title: str | None = None) -> plt.Axes:
+    """A training path over the loss in its PCA plane: contours of log10 loss, the path's epochs coloured by
+    log10 E, the axes labelled with the share of the path's variance each direction explains.
+
+    Args:
+        rows: the rows of one run in :meth:`~emergence_lib.probes.landscape.LandscapeProbe.paths`.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.2, 3.6))
+    grid = rows[rows["part"] == "surface"].pivot(index="y", columns="x", values="loss")
+    levels = ax.contour(grid.columns, grid.index, np.log10(grid.to_numpy()), levels=12, cmap="Greys_r",
+                        linewidths=0.8)  # fmt: skip
+    ax.clabel(levels, fontsize="x-small", fmt="%.1f")
+    path = rows[rows["part"] == "path"].sort_values("epoch")
+    ax.plot(path["x"], path["y"], color="0.35", linewidth=1, zorder=2)
+    dots = ax.scatter(path["x"], path["y"], c=path["log10_absolute"], cmap="plasma", s=22, zorder=3)
+    ax.annotate("init", (path["x"].iloc[0], path["y"].iloc[0]), xytext=(4, 4), textcoords="offset points",
+                fontsize="small")  # fmt: skip
+    ax.figure.colorbar(dots, ax=ax, label="log10 E")
+    first, second = rows[["explained_1", "explained_2"]].iloc[0]
+    ax.set_xlabel(f"PC 1 ({first:.0%} of the path's variance)")
+    ax.set_ylabel(f"PC 2 ({second:.0%})")
+    ax.grid(False)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def hessian_density(rows: pd.DataFrame, ax: plt.Axes | None = None, label: str | None = None,
+                    points: int = 1000) -> plt.Axes:
+    """The Hessian's eigenvalue density of one run on a log scale: the stochastic Lanczos quadrature of every seed
+    (:class:`~emergence_lib.probes.hessian.Density`, Gaussian kernels of a hundredth of the spectrum's width),
+    averaged over the seeds.
+
+    Args:
+        rows: the ``"density"`` rows of one run in :meth:`~emergence_lib.probes.landscape.LandscapeProbe.spectra`.
+    """
+    from .probes.hessian import Density
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 3.2))
+    seeds = [part for _, part in rows.groupby("seed")]
+    density = Density(nodes=[part["node"].tolist() for part in seeds],
+                      weights=[part["weight"].tolist() for part in seeds], dimension=int(rows["dimension"].iloc[0]))
+    low, high = rows["node"].min(), rows["node"].max()
+    pad = 0.05 * (high - low) if high > low else 1.0
+    grid, values = density.smoothed(grid=np.linspace(low - pad, high + pad, points), width=(high - low + 2 * pad) / 100)
+    ax.semilogy(grid, np.maximum(values, 1e-12), label=label)
+    ax.set_ylim(bottom=1e-7)  # below, the tails of the kernels only
+    ax.set_xlabel("eigenvalue of the Hessian")
+    ax.set_ylabel("density")
+    return ax
+
+
 def surface_3d(surface, ax: plt.Axes | None = None, title: str | None = None) -> plt.Axes:
     """A 3-D view of a 2-D loss surface."""
     if ax is None:

@@ -37,6 +37,8 @@ def expected_counts(p: el.Profile) -> dict[str, int]:
         "robustness": p.seeds * len(p.widths),
         "robustness-pruning": p.seeds * len(SPARSITIES),
         "your-network-mnist": p.seeds + 1,  # the residual MLP at every seed, one ResNet-18
+        "training-paths": 2 * len(experiments.LANDSCAPE_SPARSITIES),  # one seed of the MLP and of the CNN
+        "hessian-spectra": len(experiments.LANDSCAPE_SPARSITIES),  # the MLP runs of the training paths
     }
 
 
@@ -93,6 +95,8 @@ KEYS_OF_DEFAULT = {  # a digest of each experiment's sorted run keys under RESUL
     "robustness": "4028b4cedfffface",
     "robustness-pruning": "a6fc765ffa148072",  # 2026-12-01: the unpruned runs are the dense chapters'
     "your-network-mnist": "c5e69daf2276fdc4",  # 2026-12-01: ResNet-18 evaluates a quarter of the training subset
+    "training-paths": "1477e3e03d9d6bad",  # 2026-12-01: new (issue 18), the landscape chapter's training paths
+    "hessian-spectra": "a72994c53284001b",  # 2026-12-01: new (issue 18), the MLP runs of the training paths
 }
 
 
@@ -140,7 +144,7 @@ def test_the_paper_profile_is_what_the_paper_trained() -> None:
 ONE_OF_EACH = {  # every experiment function, with arguments a chapter passes
     "feedforward": ("mnist",), "convolutional": (), "convolutional_batchnorm": (), "pruning": ("mlp", "mnist"),
     "landscape": (), "initialization": ("mlp", "mnist"), "robustness": (), "robustness_pruning": (),
-    "your_network": (),
+    "your_network": (), "training_paths": (), "hessian_spectra": (),
 }
 
 

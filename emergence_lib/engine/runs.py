@@ -34,7 +34,8 @@ from .locations import atomic_write_text, data_root as _data_folder, derived_pat
 from .init import emergence_promoting
 from .models import build_model
 from .prune import PruneConfig, Pruner
-from .train import Measures, TrainConfig, TrainingDiverged, check_variants, progress_bar, resolve_device, train
+from .train import (Measures, TrainConfig, TrainingDiverged, Trajectory, check_variants, progress_bar,
+                    resolve_device, train)
 
 RESULTS_VERSION = 4
 """Bump when a change to the code alters stored results: every run key changes and runs are redone. The code
@@ -71,6 +72,9 @@ class RunConfig:
         measures: extra emergence measurements per epoch, label -> settings of :func:`~emergence_lib.measure`
             (see :class:`~emergence_lib.engine.train.Measures`); their columns are ``"<label>/<column>"``. Left out of
             the key when None.
+        trajectory: record the weights after every epoch (:class:`~emergence_lib.engine.train.Trajectory`), stored
+            in float16 beside the final weights and read with :meth:`Run.trajectory`. Left out of the key when
+            False: a run that records its path is another run (trained again, with the same numbers).
     """
 
     dataset: str = "mnist"
@@ -85,8 +89,11 @@ class RunConfig:
     prune: PruneConfig | None = None
     init_alpha: float | None = None
     measures: dict[str, dict] | None = None
+    trajectory: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.trajectory, bool):
+            raise ValueError(f"trajectory must be True or False; got {self.trajectory!r}")
         if self.measures is not None:
             check_variants(self.measures)
         if self.prune is not None and self.prune.sparsity == 0:  # prunes nothing: the unpruned run, under its key
@@ -99,6 +106,8 @@ class RunConfig:
         for optional in ("prune", "init_alpha", "measures"):
             if d[optional] is None:
                 del d[optional]
+        if not d["trajectory"]:
+            del d["trajectory"]
         return json.loads(json.dumps(d))
 
     @classmethod
@@ -130,6 +139,20 @@ class Run:
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The final weights (and pruning masks), loaded safely with ``weights_only=True``."""
         return torch.load(self.path / "state.pt", map_location="cpu", weights_only=True)
+
+    def trajectory(self) -> dict[str, torch.Tensor]:
+        """The weights after every epoch and before the first (a run of a config with ``trajectory=True``):
+        effective parameter name -> ``(epochs + 1, *shape)`` float16 tensor (see
+        :class:`~emergence_lib.engine.train.Trajectory`).
+
+        Raises:
+            ValueError: when the run did not record its trajectory.
+        """
+        path = self.path / "trajectory.pt"
+        if not path.is_file():
+            raise ValueError(f"run {self.config.key} did not record its weights per epoch: train a config with "
+                             "trajectory=True (dataclasses.replace(config, trajectory=True))")
+        return torch.load(path, map_location="cpu", weights_only=True)
 
     def model(self) -> nn.Module:
         """The trained model, rebuilt from the config, with its pruning masks re-applied."""
@@ -268,9 +291,10 @@ def execute(
     """Run ``config`` unless it is already stored, and return the stored run (skip-if-done).
 
     The run's folder ``<root>/<key>/`` holds ``config.json``, ``history.csv`` (:func:`~emergence_lib.train`'s
-    history), ``state.pt`` (the final ``state_dict``, pruning masks included) and ``environment.json`` (versions,
-    device, the data really used). It is written under a temporary name and renamed in one step, so a folder that
-    exists is complete: an interrupted run leaves only a ``.tmp-<key>-<pid>-*`` folder, never read, removed by the
+    history), ``state.pt`` (the final ``state_dict``, pruning masks included), ``environment.json`` (versions,
+    device, the data really used) and, when ``config.trajectory``, ``trajectory.pt`` (:meth:`Run.trajectory`). It
+    is written under a temporary name and renamed in one step, so a folder that exists is complete: an
+    interrupted run leaves only a ``.tmp-<key>-<pid>-*`` folder, never read, removed by the
     next attempt once its process is gone. When two processes store the same run, the first rename wins. A run
     whose loss diverges (:class:`~emergence_lib.engine.train.TrainingDiverged`) is an outcome, stored like any
     other with a ``diverged`` column, and not run again.
@@ -306,6 +330,8 @@ def execute(
     )
     callbacks = [] if config.prune is None else [Pruner(config.prune)]
     callbacks += [] if config.measures is None else [Measures(config.measures)]
+    path_recorder = Trajectory() if config.trajectory else None
+    callbacks += [] if path_recorder is None else [path_recorder]
     with run_threads(device):
         model = initial_model(config, data)
         try:
@@ -322,6 +348,8 @@ def execute(
         )
         (tmp / "environment.json").write_text(json.dumps(_environment(data, device), indent=1))
         torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp / "state.pt")
+        if path_recorder is not None:
+            torch.save(path_recorder.stacked(), tmp / "trajectory.pt")
         history.to_csv(tmp / "history.csv", index=False)  # written last: its presence marks a complete run
         try:
             tmp.rename(path)

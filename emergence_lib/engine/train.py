@@ -464,3 +464,49 @@ def check_variants(variants: dict[str, dict]) -> dict[str, dict]:
         except ValueError as error:
             raise ValueError(f"variant {label!r}: {error}") from None
     return variants
+
+
+def effective_weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Every parameter as the network computes with it, by effective name: ``"1.weight"`` holds
+    ``weight_orig * weight_mask`` for a layer pruned with ``torch.nn.utils.prune`` (detached tensors).
+
+    Example:
+        >>> import torch, emergence_lib as el
+        >>> model = el.mlp([4, 3, 2]); el.prune.magnitude(model, 0.5)
+        >>> weights = effective_weights(model)
+        >>> list(weights)  # in named_parameters order: a pruned weight comes after its bias
+        ['1.bias', '1.weight', '3.bias', '3.weight']
+        >>> bool(weights["1.weight"].eq(0).sum() > 0)
+        True
+    """
+    weights = {}
+    for name, param in model.named_parameters():
+        owner_name, _, attribute = name.rpartition(".")
+        owner = model.get_submodule(owner_name)
+        value = param.detach()
+        if attribute.endswith("_orig") and f"{attribute[: -len('_orig')]}_mask" in owner._buffers:
+            attribute = attribute[: -len("_orig")]
+            value = value * owner._buffers[f"{attribute}_mask"]
+        weights[f"{owner_name}.{attribute}" if owner_name else attribute] = value
+    return weights
+
+
+class Trajectory(Callback):
+    """Record the network's weights after every epoch, and before the first: the training path.
+
+    The effective weights (:func:`effective_weights`) are kept on the CPU in float16, which halves the storage
+    of float32 and resolves a step of a thousandth of a weight's size, ample for the principal directions of
+    the path (:func:`~emergence_lib.probes.landscape.trajectory_directions`). :meth:`stacked` gives one tensor
+    per parameter, ``(epochs + 1, *shape)``.
+    """
+
+    def __init__(self) -> None:
+        self.weights: dict[str, list[torch.Tensor]] = {}
+
+    def on_epoch_end(self, state: TrainState, record: dict) -> None:
+        for name, value in effective_weights(state.model).items():
+            self.weights.setdefault(name, []).append(value.to("cpu", torch.float16))
+
+    def stacked(self) -> dict[str, torch.Tensor]:
+        """Parameter name -> ``(epochs + 1, *shape)`` float16 tensor, row ``t`` after epoch ``t``."""
+        return {name: torch.stack(values) for name, values in self.weights.items()}

@@ -6,6 +6,8 @@ filter-normalized random directions (Li et al. 2018, *Visualizing the Loss Lands
 - :func:`random_directions` draws the directions (:func:`save_directions` and :func:`load_directions` store them);
   :func:`loss_surface` evaluates a :class:`Surface` on them.
 - :func:`local_minima`, :func:`second_difference`, :func:`sharpness` and :func:`ruggedness` measure a surface.
+- :func:`trajectory_directions` finds the plane of a recorded training path (its principal directions) and the
+  path in it (:class:`TrainingPath`), for a surface with the path drawn on it.
 - :class:`LandscapeProbe` measures trained runs the landscape chapter's way, one surface and one
   :class:`~emergence_lib.probes.hessian.Curvature` per run, and keeps the surfaces for the figures.
 """
@@ -606,6 +608,86 @@ def loss_surface(
     return Surface(coords=axes, loss=loss, accuracy=accuracy)
 
 
+@dataclass(frozen=True, eq=False)
+class TrainingPath:
+    """A training path seen in the plane of its two principal directions (Li et al. 2018, section 7), from
+    :func:`trajectory_directions`.
+
+    Attributes:
+        directions: the two unit principal directions, keyed by effective parameter name like
+            :func:`random_directions` (ready for :func:`loss_surface`).
+        explained: the share of the path's variance each direction explains (sklearn's
+            ``explained_variance_ratio_``).
+        coords: ``(epochs + 1, 2)``: every recorded point ``w_t - w_final`` projected on the directions; the last
+            row is the final weights, ``(0, 0)``.
+    """
+
+    directions: Directions
+    explained: np.ndarray
+    coords: np.ndarray
+
+    def axes(self, points: int, margin: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+        """A grid for :func:`loss_surface` that holds the whole path: per direction, ``points`` evenly spaced steps
+        from the path's smallest to its largest coordinate, widened by ``margin`` of that range on each side."""
+        points = check_integer("points", points, 2)
+        axes = []
+        for column in self.coords.T:
+            low, high = float(column.min()), float(column.max())
+            pad = margin * (high - low) if high > low else 1.0
+            axes.append(np.linspace(low - pad, high + pad, points))
+        return axes[0], axes[1]
+
+
+def trajectory_directions(trajectory: Mapping[str, torch.Tensor]) -> TrainingPath:
+    """The principal directions of a training path and the path in their plane (Li et al. 2018, section 7).
+
+    The rows ``w_t - w_final`` for every recorded point but the last (``trajectory`` as
+    :meth:`~emergence_lib.engine.runs.Run.trajectory` gives it: name -> ``(points, *shape)``) form a matrix; as
+    Li et al. (who use sklearn's ``PCA``), its columns are centred and its two leading right singular vectors are
+    the directions, every parameter included, in float64. Each direction's sign is chosen so that the first
+    point (the initialization) has a positive coordinate. Pruned weights are zero along the whole path, so the
+    directions are zero there too.
+
+    Raises:
+        ValueError: for fewer than three recorded points (two directions need two differences) or tensors that
+            do not share their number of points.
+
+    Example:
+        A path that moves along one axis, then another: the plane is spanned by them.
+
+        >>> import torch
+        >>> path = {"w": torch.tensor([[3.0, 1.0, 0.0], [2.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])}
+        >>> plane = trajectory_directions(path)
+        >>> [round(float(v), 3) for v in plane.explained]
+        [0.951, 0.049]
+        >>> plane.coords[-1].tolist()
+        [0.0, 0.0]
+    """
+    if not isinstance(trajectory, Mapping) or not trajectory:
+        raise ValueError("trajectory must be a non-empty dict: parameter name -> (points, *shape) tensor")
+    counts = {name: len(t) for name, t in trajectory.items()}
+    if len(set(counts.values())) != 1:
+        raise ValueError(f"every tensor of the trajectory must hold the same number of points; got {counts}")
+    points = next(iter(counts.values()))
+    if points < 3:
+        raise ValueError(f"a plane of the path needs at least three recorded points (two epochs); got {points}")
+    names = list(trajectory)
+    flat = torch.cat([trajectory[n].detach().to("cpu", torch.float64).reshape(points, -1) for n in names], dim=1)
+    steps = flat - flat[-1]
+    rows = steps[:-1]
+    _, singular, vh = torch.linalg.svd(rows - rows.mean(dim=0), full_matrices=False)
+    variance = singular**2
+    components = vh[:2]
+    coords = steps @ components.T
+    signs = torch.where(coords[0] < 0, -1.0, 1.0).to(torch.float64)
+    components, coords = components * signs[:, None], coords * signs
+    sizes = [trajectory[n][0].numel() for n in names]
+    directions = [{n: part.reshape(trajectory[n].shape[1:]).to(torch.float32)
+                   for n, part in zip(names, component.split(sizes))} for component in components]  # fmt: skip
+    explained = (variance[:2] / variance.sum()).numpy() if variance.sum() > 0 else np.zeros(2)
+    return TrainingPath(directions=directions, explained=explained, coords=coords.numpy() + 0.0)  # no -0.0
+
+
 def _grid(surface: Surface) -> np.ndarray:
     """The loss with NaN replaced by +inf (a point whose loss is undefined is never lower than another)."""
     return np.where(np.isnan(surface.loss), np.inf, surface.loss)
@@ -888,6 +970,75 @@ class LandscapeProbe:
     def table(self, runs: Iterable[Run], columns: Callable[[Run], Mapping[str, object]] | None = None) -> pd.DataFrame:
         """:meth:`measure` of every run, one row each, in the order of ``runs``."""
         return pd.DataFrame([self.measure(run, columns) for run in runs])
+
+    def path(self, run: Run, margin: float = 0.25) -> tuple[TrainingPath, Surface]:
+        """The run's training path in the plane of its principal directions (:func:`trajectory_directions` of
+        :meth:`~emergence_lib.engine.runs.Run.trajectory`) and the loss surface over that plane, on a grid of
+        ``len(axis)`` points per side that holds the path (:meth:`TrainingPath.axes` with ``margin``).
+
+        Raises:
+            ValueError: when the run did not record its weights per epoch (``trajectory=True``).
+        """
+        plane = trajectory_directions(run.trajectory())
+        model = self._model(run)
+        axes = plane.axes(len(self.axis), margin)
+        return plane, loss_surface(model, self.loss_fn, self.batch, plane.directions, axes)
+
+    def paths(self, runs: Iterable[Run]) -> pd.DataFrame:
+        """:meth:`path` of every run as one long table, for a chapter to keep and draw
+        (:func:`~emergence_lib.plots.training_path`).
+
+        Columns: ``key``, ``part`` (``"surface"``: one row per grid point, with its ``loss``; ``"path"``: one row
+        per recorded epoch, with the run's ``log10_absolute`` at that epoch), ``x``, ``y`` (coordinates along the
+        two directions), ``epoch``, and ``explained_1``, ``explained_2`` (the share of the path's variance each
+        direction explains).
+        """
+        frames = []
+        for run in runs:
+            plane, surface = self.path(run)
+            xs, ys = np.meshgrid(*surface.coords, indexing="ij")
+            shared = {"key": run.config.key, "explained_1": plane.explained[0], "explained_2": plane.explained[1]}
+            frames.append(pd.DataFrame({**shared, "part": "surface", "x": xs.ravel(), "y": ys.ravel(),
+                                        "loss": surface.loss.ravel(), "epoch": np.nan, "log10_absolute": np.nan}))
+            frames.append(pd.DataFrame({**shared, "part": "path", "x": plane.coords[:, 0], "y": plane.coords[:, 1],
+                                        "loss": np.nan, "epoch": run.history["epoch"].to_numpy(),
+                                        "log10_absolute": run.history["log10_absolute"].to_numpy()}))  # fmt: skip
+        return pd.concat(frames, ignore_index=True)
+
+    def spectra(self, runs: Iterable[Run], iters: int = 50, seeds: Sequence[int] = range(3)) -> pd.DataFrame:
+        """The Hessian's spectrum at each run's trained weights on the probe's batch, with the spread of every
+        estimate over seeds of its random vectors (one :class:`~emergence_lib.probes.hessian.Curvature` per run).
+
+        Columns: ``key``, ``part`` and per part:
+
+        - ``"density"``: the spectral density by stochastic Lanczos quadrature, ``iters`` steps from each seed's
+          vector (:meth:`~emergence_lib.probes.hessian.Curvature.density`): ``seed``, ``node``, ``weight``,
+          ``dimension``;
+        - ``"spread"``: ``estimate`` (``"top eigenvalue"``, ``"trace"``, ``"moment 2"`` (``tr(H^2) / d``) or
+          ``"block top eigenvalue"``), ``block`` (the layer, for the last), ``seed`` and ``value``: each
+          estimate once per seed, ``iters`` products at most per eigenvalue and Rademacher samples for the trace.
+        """
+        frames = []
+        for run in runs:
+            model = self._model(run)
+            with Curvature(model, self.loss_fn, self.batch) as curvature:
+                for seed in seeds:
+                    density = curvature.density(iters=min(iters, curvature.dimension), seed=seed)
+                    frames.append(pd.DataFrame({"key": run.config.key, "part": "density", "seed": seed,
+                                                "node": density.nodes[0], "weight": density.weights[0],
+                                                "dimension": density.dimension}))  # fmt: skip
+                spread = [
+                    curvature.over_seeds("eigenvalues", seeds, iters=iters).assign(estimate="top eigenvalue"),
+                    curvature.over_seeds("trace", seeds, samples=iters).assign(estimate="trace"),
+                    curvature.over_seeds("density", seeds, iters=min(iters, curvature.dimension), moments=(2,))
+                    .assign(estimate="moment 2"),
+                    curvature.over_seeds("block_eigenvalues", seeds, iters=iters)
+                    .assign(estimate="block top eigenvalue"),
+                ]  # fmt: skip
+            table = pd.concat(spread, ignore_index=True)
+            table = table.assign(key=run.config.key, part="spread", block=table["block"].fillna(""))  # "": whole
+            frames.append(table[["key", "part", "estimate", "block", "seed", "value"]])
+        return pd.concat(frames, ignore_index=True)
 
 
 PILOT_CANDIDATES: dict[str, dict] = {

@@ -86,6 +86,34 @@ def test_a_pruned_run_records_its_sparsity(tmp_path: Path) -> None:
     assert table["prune.sparsity"].tolist() == pytest.approx([0.5] * 3 + [0.0] * 2)  # unpruned: sparsity 0
 
 
+def test_a_run_records_its_path_in_float16_with_the_numbers_of_the_run_without(tmp_path: Path) -> None:
+    plain = config(epochs=2, prune=el.PruneConfig(sparsity=0.5))
+    recorded = dataclasses.replace(plain, trajectory=True)
+    assert "trajectory" not in plain.to_dict() and recorded.key != plain.key  # old keys unchanged, a run of its own
+    assert el.RunConfig.from_dict(json.loads(json.dumps(recorded.to_dict()))) == recorded
+    run = el.execute(recorded, root=tmp_path, progress=False)
+    without = el.execute(plain, root=tmp_path, progress=False)
+    timings = ["seconds", "measure_seconds"]
+    pd.testing.assert_frame_equal(run.history.drop(columns=timings), without.history.drop(columns=timings))
+    path = run.trajectory()
+    final = el.engine.train.effective_weights(run.model())
+    assert list(path) == list(final)  # effective names, in named_parameters order
+    for name, points in path.items():
+        assert points.dtype == torch.float16 and points.shape == (3, *final[name].shape)  # epochs 0, 1, 2
+        assert torch.equal(points[-1], final[name].to(torch.float16))
+    data = el.load_dataset("mnist_subset", train_size=400, test_size=200, probe_size=64)
+    start = el.engine.train.effective_weights(el.initial_model(recorded, data))  # before training (and pruning)
+    assert torch.equal(path["1.bias"][0], start["1.bias"].to(torch.float16))  # row 0: the network at epoch 0
+    pruned = path["1.weight"] == 0
+    assert torch.equal(pruned.all(dim=0), run.model()[1].weight_mask == 0)  # pruned at init: zero all along
+    assert torch.equal(pruned[0], pruned[-1])
+    assert not torch.equal(path["3.weight"][0], path["3.weight"][-1])
+    with pytest.raises(ValueError, match="trajectory=True"):
+        without.trajectory()
+    with pytest.raises(ValueError, match="trajectory must be True or False"):
+        config(trajectory="yes")
+
+
 def test_a_run_stores_config_history_weights_and_environment(stored: el.Run) -> None:
     assert stored.path.name == config().key
     assert {p.name for p in stored.path.iterdir()} == {"config.json", "history.csv", "state.pt", "environment.json"}

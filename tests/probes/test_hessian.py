@@ -1,10 +1,12 @@
-"""Hessian-vector products, top eigenvalues and trace against the exact Hessian of tiny models (float64); one
-Curvature serves them all with the functions' results."""
+"""Hessian-vector products, top eigenvalues (whole and per block), trace and spectral density against the exact
+Hessian of tiny models (float64); one Curvature serves them all with the functions' results."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,7 +14,9 @@ from torch import nn
 from torch.func import functional_call
 
 import emergence_lib as el
-from emergence_lib.probes.hessian import Curvature, Eigenvalues, Trace, hessian_eigenvalues, hessian_trace, hvp
+from emergence_lib.probes.hessian import (
+    Curvature, Density, Eigenvalues, Trace, hessian_density, hessian_eigenvalues, hessian_trace, hvp,
+)  # fmt: skip
 
 LOSS = F.cross_entropy
 
@@ -237,6 +241,9 @@ def test_model_left_exactly_as_it_was(case: str, mode: str) -> None:
     hvp(model, LOSS, batch, vectors)
     hessian_eigenvalues(model, LOSS, batch, k=2, iters=20)
     hessian_trace(model, LOSS, batch, samples=5)
+    hessian_density(model, LOSS, batch, iters=5, runs=2)
+    with Curvature(model, LOSS, batch) as curvature:
+        curvature.block_eigenvalues(iters=5)
     after = snapshot(model)
     assert before["state"].keys() == after["state"].keys()
     for name, tensor in before["state"].items():
@@ -275,8 +282,11 @@ def test_works_in_float32_and_under_no_grad() -> None:
     with torch.no_grad():
         result = hessian_eigenvalues(model, LOSS, batch, iters=1000, tol=1e-6)
         trace = hessian_trace(model, LOSS, batch, samples=10)
+        density = hessian_density(model, LOSS, batch, iters=20)
     assert result.values[0] == pytest.approx(reference, rel=1e-3)
     assert math.isfinite(trace.trace)
+    assert max(density.nodes[0]) == pytest.approx(reference, rel=1e-3)  # Lanczos finds the edges first
+    assert math.fsum(density.weights[0]) == pytest.approx(1, abs=1e-6)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -284,12 +294,16 @@ def test_cuda_gives_the_cpu_results() -> None:
     model, batch = tiny_cnn()
     cpu_values = hessian_eigenvalues(model, LOSS, batch, k=2, iters=500, tol=1e-10)
     cpu_trace = hessian_trace(model, LOSS, batch, samples=20, tol=1e-12)
+    cpu_density = hessian_density(model, LOSS, batch, iters=10, runs=2)
     model.cuda()
     cuda_values = hessian_eigenvalues(model, LOSS, batch, k=2, iters=500, tol=1e-10)  # batch moved by the call
     cuda_trace = hessian_trace(model, LOSS, batch, samples=20, tol=1e-12)
     assert cuda_values.values == pytest.approx(cpu_values.values, rel=1e-6)
     assert cuda_trace.trace == pytest.approx(cpu_trace.trace, rel=1e-8)
     assert all(t.device.type == "cuda" for t in cuda_values.vectors[0])
+    cuda_density = hessian_density(model, LOSS, batch, iters=10, runs=2)
+    for ours, theirs in zip(cuda_density.nodes, cpu_density.nodes):
+        assert ours == pytest.approx(theirs, rel=1e-6, abs=1e-9)
 
 
 @pytest.mark.parametrize(
@@ -307,6 +321,21 @@ def test_cuda_gives_the_cpu_results() -> None:
         (lambda m, b: hessian_trace(m, LOSS, b[0]), "batch must be a pair"),
         (lambda m, b: hessian_trace(m, lambda out, y: F.cross_entropy(out, y, reduction="none"), b), "scalar"),
         (lambda m, b: hvp(m, LOSS, b, [torch.ones(3)]), "one tensor per trainable parameter"),
+        (lambda m, b: hessian_density(m, LOSS, b, iters=0), "iters must be an integer >= 1"),
+        (lambda m, b: hessian_density(m, LOSS, b, iters=75), "iters must be at most .* coordinates, 74; got 75"),
+        (lambda m, b: hessian_density(m, LOSS, b, runs=0), "runs must be an integer >= 1"),
+        (lambda m, b: hessian_density(m, LOSS, b, seed=-1), "seed must be an integer >= 0"),
+        (lambda m, b: Curvature(m, LOSS, b).block_eigenvalues(k=16), "block '5' has 15; got 16"),
+        (lambda m, b: Curvature(m, LOSS, b).block_eigenvalues(tol=0), "tol must be a positive number"),
+        (lambda m, b: Curvature(m, LOSS, b).over_seeds("spectrum", [0]), "estimate='spectrum' is not supported"),
+        (lambda m, b: Curvature(m, LOSS, b).over_seeds("trace", []), "seeds must be a non-empty sequence"),
+        (lambda m, b: Curvature(m, LOSS, b).over_seeds("trace", [0, -1]), "seeds must be an integer >= 0"),
+        (lambda m, b: Curvature(m, LOSS, b).over_seeds("trace", [0], seed=1), "seed is given by seeds"),
+        (lambda m, b: Curvature(m, LOSS, b).over_seeds("density", [0], moments=[-1]), "moments must be an integer"),
+        (lambda m, b: hessian_density(m, LOSS, b, iters=3).moment(-1), "k must be an integer >= 0"),
+        (lambda m, b: hessian_density(m, LOSS, b, iters=3).smoothed(width=0), "width must be a positive number"),
+        (lambda m, b: hessian_density(m, LOSS, b, iters=3).smoothed(grid=[[0.0]]), "grid must be a 1-D sequence"),
+        (lambda m, b: hessian_density(m, LOSS, b, iters=3).smoothed([0.0], normalize=True), "at least 2"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(call, message: str) -> None:
@@ -397,3 +426,216 @@ def test_curvature_bad_input_raises_clear_errors(call, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         call(model, batch)
     assert all(m.training for m in model.modules())  # restored even when building fails
+
+
+# Spectral density by stochastic Lanczos quadrature.
+
+
+def rademacher_starts(model: nn.Module, seed: int, runs: int) -> list[torch.Tensor]:
+    """The flat starting vectors of density(seed=seed), rebuilt: signs drawn parameter by parameter, masked."""
+    gen = torch.Generator().manual_seed(seed)
+    mask = flat_mask(model)
+    starts = []
+    for _ in range(runs):
+        parts = [torch.randint(0, 2, p.shape, generator=gen, dtype=p.dtype).reshape(-1) for p in model.parameters()]
+        starts.append((2 * torch.cat(parts) - 1) * mask)
+    return starts
+
+
+def quadrature(nodes: list[float], weights: list[float], k: int) -> float:
+    return math.fsum(w * x**k for x, w in zip(nodes, weights))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_density_quadrature_gives_the_moments_of_its_starting_vector(case: str) -> None:
+    """Gauss quadrature with m nodes is exact for polynomials of degree < 2m: each run's nodes and weights give
+    v . H^k v / v . v for its own starting vector v, k = 0 .. 2m - 1."""
+    model, batch = CASES[case]()
+    hessian = exact_hessian(model, batch)
+    radius = torch.linalg.eigvalsh(hessian).abs().max().item()
+    iters, runs = 6, 3
+    result = hessian_density(model, LOSS, batch, iters=iters, runs=runs, seed=4)
+    assert isinstance(result, Density) and result.runs == runs
+    assert result.dimension == int(flat_mask(model).sum())
+    for v, nodes, weights in zip(rademacher_starts(model, 4, runs), result.nodes, result.weights):
+        assert len(nodes) == len(weights) == iters and nodes == sorted(nodes)
+        assert min(weights) >= 0 and math.fsum(weights) == pytest.approx(1, abs=1e-12)
+        power = v / torch.linalg.vector_norm(v)
+        for k in range(2 * iters):
+            exact = torch.dot(v, power).item() / torch.linalg.vector_norm(v).item()  # v . H^k v / v . v
+            assert abs(quadrature(nodes, weights, k) - exact) <= 1e-8 * radius**k, k
+            power = hessian @ power
+
+
+@pytest.mark.parametrize("case", ["mlp", "pruned"])
+def test_density_with_iters_equal_to_dimension_finds_eigenvalues(case: str) -> None:
+    """Run to the end, Lanczos exhausts the Krylov space (H has repeated eigenvalues, 0 among them, so it stops
+    early): the nodes of non-negligible weight are eigenvalues of H, and every moment is that of v."""
+    model, batch = CASES[case]()
+    hessian = exact_hessian(model, batch)
+    eigenvalues = torch.linalg.eigvalsh(hessian)
+    radius = eigenvalues.abs().max().item()
+    with Curvature(model, LOSS, batch) as curvature:
+        result = curvature.density(iters=curvature.dimension, runs=2, seed=1)
+    for v, nodes, weights in zip(rademacher_starts(model, 1, 2), result.nodes, result.weights):
+        assert 1 < len(nodes) < result.dimension  # stopped at breakdown
+        assert math.fsum(weights) == pytest.approx(1, abs=1e-12)
+        nodes_t, weights_t = torch.tensor(nodes, dtype=torch.float64), torch.tensor(weights, dtype=torch.float64)
+        distance = (nodes_t[:, None] - eigenvalues[None, :]).abs().min(dim=1).values
+        assert distance[weights_t > 1e-10].max() < 1e-8 * radius
+        unit = v / torch.linalg.vector_norm(v)
+        for k in (3, 2 * len(nodes), 3 * len(nodes)):  # beyond 2m too: the quadrature is exact for everything
+            exact = torch.dot(unit, torch.linalg.matrix_power(hessian, k) @ unit).item()
+            assert abs(quadrature(nodes, weights, k) - exact) <= 1e-8 * radius**k, k
+
+
+def test_density_moments_approach_the_exact_moments_within_standard_errors() -> None:
+    model, batch = tiny_mlp()
+    hessian = exact_hessian(model, batch)
+    d = hessian.shape[0]
+    result = hessian_density(model, LOSS, batch, iters=8, runs=400, seed=0)
+    assert result.moment(0).value == pytest.approx(1, abs=1e-12) and result.moment(0).std_error < 1e-12
+    for k in (1, 2, 3):
+        exact = torch.trace(torch.linalg.matrix_power(hessian, k)).item() / d
+        moment = result.moment(k)
+        assert moment.order == k and moment.runs == 400
+        assert 0 < moment.std_error < 0.2 * abs(exact)
+        assert abs(moment.value - exact) < 4 * moment.std_error, k
+    # d * moment(1) is Hutchinson's trace with the same vectors of signs.
+    trace = hessian_trace(model, LOSS, batch, samples=400, tol=1e-300, seed=0)
+    assert d * result.moment(1).value == pytest.approx(trace.trace, rel=1e-10)
+    assert math.isnan(hessian_density(model, LOSS, batch, iters=8, runs=1).moment(1).std_error)
+
+
+def test_smoothed_density_is_a_probability_density() -> None:
+    model, batch = tiny_mlp()
+    result = hessian_density(model, LOSS, batch, iters=10, runs=3, seed=2)
+    lo = min(min(n) for n in result.nodes)
+    hi = max(max(n) for n in result.nodes)
+    grid = torch.linspace(lo - 1, hi + 1, 20001, dtype=torch.float64)
+    points, values = result.smoothed(grid, width=0.01)
+    step = points[1] - points[0]
+    assert values.sum() * step == pytest.approx(1, abs=1e-6)  # the kernels' mass lies within the grid
+    x = float(points[7000])  # one point by the formula
+    expected = sum(
+        w * math.exp(-((x - node) ** 2) / (2 * 0.01**2)) / math.sqrt(2 * math.pi * 0.01**2)
+        for nodes, weights in zip(result.nodes, result.weights) for node, w in zip(nodes, weights)
+    ) / result.runs  # fmt: skip
+    assert values[7000] == pytest.approx(expected, rel=1e-12)
+    # PyHessian's defaults: 10,000 points within 0.01 of the mean extreme nodes; normalize= rescales to 1.
+    points, values = result.smoothed()
+    assert len(points) == 10_000 and np.all(values >= 0)
+    assert points[0] == pytest.approx(np.mean([min(n) for n in result.nodes]) - 0.01)
+    assert 0.5 < values.sum() * (points[1] - points[0]) <= 1 + 1e-9
+    _, normalized = result.smoothed(normalize=True)
+    assert normalized.sum() * (points[1] - points[0]) == pytest.approx(1, rel=1e-12)
+
+
+def test_density_stops_cleanly_at_breakdown() -> None:
+    """H = diag(4, 4, 1): the Krylov space of any vector has dimension 2, so 3 steps give 2 nodes, exactly."""
+    model = nn.Linear(3, 1, bias=False).double()
+    x = torch.diag(torch.tensor([2.0, 2.0, 1.0], dtype=torch.float64))
+
+    def half_sse(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return ((out - target) ** 2).sum() / 2
+
+    result = hessian_density(model, half_sse, (x, torch.zeros(3, 1, dtype=torch.float64)), iters=3, runs=4)
+    for nodes, weights in zip(result.nodes, result.weights):
+        assert nodes == pytest.approx([1, 4], rel=1e-12) and weights == pytest.approx([1 / 3, 2 / 3], rel=1e-12)
+    # H = 0 (a loss linear in the weights): one node at 0, of weight 1.
+    zero = hessian_density(model, lambda out, _: out.sum(), (x, torch.zeros(3)), iters=3)
+    assert zero.nodes == [[0.0]] and zero.weights == [[1.0]]
+
+
+def test_density_is_seeded() -> None:
+    model, batch = tiny_mlp()
+    first = hessian_density(model, LOSS, batch, iters=5, runs=2, seed=3)
+    assert first == hessian_density(model, LOSS, batch, iters=5, runs=2, seed=3)
+    assert first != hessian_density(model, LOSS, batch, iters=5, runs=2, seed=4)
+    # Runs are drawn one after the other from one generator: the first run of two is the run of one.
+    assert hessian_density(model, LOSS, batch, iters=5, runs=1, seed=3).nodes == first.nodes[:1]
+
+
+# Eigenvalues of the diagonal blocks.
+
+
+def block_indices(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Module name -> the flat indices (model.parameters() order) of the trainable parameters it owns."""
+    owner = {id(p): name for name, m in model.named_modules() for p in m.parameters(recurse=False)}
+    blocks: dict[str, list[int]] = {}
+    start = 0
+    for p in model.parameters():
+        blocks.setdefault(owner[id(p)], []).extend(range(start, start + p.numel()))
+        start += p.numel()
+    return {name: torch.tensor(indices) for name, indices in blocks.items()}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_block_eigenvalues_are_those_of_the_exact_diagonal_blocks(case: str) -> None:
+    model, batch = CASES[case]()
+    hessian = exact_hessian(model, batch)
+    mask = flat_mask(model).bool()
+    indices = block_indices(model)
+    with Curvature(model, LOSS, batch) as curvature:
+        result = curvature.block_eigenvalues(k=2, iters=5000, tol=1e-12)
+        assert list(result) == list(curvature.blocks) == list(indices)  # named_modules order
+        sizes = curvature.blocks
+    for name, top in result.items():
+        assert all(top.converged)
+        rows = indices[name][mask[indices[name]]]  # the block's unpruned coordinates only
+        assert sizes[name] == len(rows)
+        block = hessian[rows][:, rows]
+        expected = largest_magnitude(block, 2)
+        torch.testing.assert_close(torch.tensor(top.values, dtype=torch.float64), expected, rtol=1e-6, atol=1e-9)
+        for vector in top.vectors:  # zero outside the block and at pruned coordinates
+            flat = torch.cat([t.reshape(-1) for t in vector])
+            outside = torch.ones_like(mask)
+            outside[rows] = False
+            assert torch.all(flat[outside] == 0)
+    if case == "pruned":  # the pruned block differs from the effective weights' block with pruned weights in
+        h_eff = effective_hessian(model, batch)
+        first = indices["1"]
+        assert abs(largest_magnitude(h_eff[first][:, first], 1).item() - result["1"].values[0]) > 1e-6
+
+
+def test_a_model_that_is_one_block_gives_the_eigenvalues_of_the_whole_hessian() -> None:
+    torch.manual_seed(0)
+    model = nn.Linear(5, 3).double()
+    batch = (torch.randn(10, 5, dtype=torch.float64), torch.randint(0, 3, (10,)))
+    with Curvature(model, LOSS, batch) as curvature:
+        assert curvature.blocks == {"": 18}
+        assert curvature.block_eigenvalues(k=2, seed=3) == {"": curvature.eigenvalues(k=2, seed=3)}
+
+
+# Spread over seeds.
+
+
+@pytest.mark.parametrize(
+    ("estimate", "kwargs", "columns", "per_seed"),
+    [
+        ("eigenvalues", {"k": 2, "iters": 5}, ["seed", "index", "value", "iterations", "converged"], 2),
+        ("block_eigenvalues", {"iters": 5}, ["seed", "block", "index", "value", "iterations", "converged"], 3),
+        ("trace", {"samples": 5, "tol": 1e-12}, ["seed", "value", "std_error", "samples"], 1),
+        ("density", {"iters": 4, "runs": 2, "moments": [1, 2, 3]}, ["seed", "moment", "value", "std_error", "runs"],
+         3),
+    ],
+)
+def test_over_seeds_gives_one_row_per_seed_and_value(
+    estimate: str, kwargs: dict, columns: list, per_seed: int
+) -> None:
+    model, batch = tiny_mlp()
+    with Curvature(model, LOSS, batch) as curvature:
+        table = curvature.over_seeds(estimate, [0, 1, 0], **kwargs)
+        single = getattr(curvature, estimate)(seed=1, **{k: v for k, v in kwargs.items() if k != "moments"})
+    assert table.columns.tolist() == columns and len(table) == 3 * per_seed
+    assert table["seed"].tolist() == [0] * per_seed + [1] * per_seed + [0] * per_seed
+    rows = [table.iloc[i * per_seed : (i + 1) * per_seed].drop(columns="seed").reset_index(drop=True) for i in range(3)]
+    pd.testing.assert_frame_equal(rows[0], rows[2])  # the same seed, the same rows
+    assert not np.allclose(rows[0]["value"], rows[1]["value"])  # another seed, other values
+    expected = {
+        "eigenvalues": lambda: single.values,
+        "block_eigenvalues": lambda: [top.values[0] for top in single.values()],
+        "trace": lambda: [single.trace],
+        "density": lambda: [single.moment(k).value for k in (1, 2, 3)],
+    }[estimate]()
+    assert rows[1]["value"].tolist() == expected

@@ -537,3 +537,85 @@ def test_a_probes_fingerprint_changes_with_whatever_its_measurements_depend_on(m
     # other code: the fingerprint of the probes' and the runs' modules is part of it
     monkeypatch.setattr(el.engine.fingerprint, "current", lambda modules: "other code")
     assert landscape.LandscapeProbe(batch, axis).fingerprint() != base
+
+
+def test_trajectory_directions_are_the_principal_directions_of_the_path() -> None:
+    """Li et al.'s recipe, checked against sklearn's PCA of the matrix of w_t - w_final (t before the last)."""
+    from sklearn.decomposition import PCA
+
+    generator = torch.Generator().manual_seed(0)
+    steps = torch.cumsum(torch.randn(8, 30, generator=generator, dtype=torch.float64), dim=0)
+    path = {"a.weight": steps[:, :24].reshape(8, 4, 6), "a.bias": steps[:, 24:]}
+    plane = landscape.trajectory_directions(path)
+    rows = (steps - steps[-1])[:-1].numpy()
+    pca = PCA(n_components=2).fit(rows)
+    np.testing.assert_allclose(plane.explained, pca.explained_variance_ratio_, rtol=1e-10)
+    flat = np.stack([np.concatenate([d["a.weight"].reshape(-1).numpy(), d["a.bias"].numpy()])
+                     for d in plane.directions])  # fmt: skip
+    np.testing.assert_allclose(np.abs(flat), np.abs(pca.components_), atol=1e-6)  # float32 directions, any sign
+    np.testing.assert_allclose(plane.coords, (steps - steps[-1]).numpy() @ flat.T, atol=1e-5)
+    assert (plane.coords[0] > 0).all() and (plane.coords[-1] == 0).all()
+    a, b = plane.axes(11)
+    assert a[0] < plane.coords[:, 0].min() and a[-1] > plane.coords[:, 0].max() and len(b) == 11
+    with pytest.raises(ValueError, match="at least three recorded points"):
+        landscape.trajectory_directions({"w": steps[:2]})
+    with pytest.raises(ValueError, match="same number of points"):
+        landscape.trajectory_directions({"w": steps, "v": steps[:4]})
+
+
+@pytest.fixture(scope="module")
+def path_run(tmp_path_factory) -> el.Run:
+    """A pruned MLP that recorded its weights after each of 3 epochs."""
+    train = el.TrainConfig(epochs=3, batch_size=64, max_batches=5)
+    config = el.RunConfig(dataset="mnist_subset", model="mlp", model_args={"hidden": [16, 8]}, train=train,
+                          train_size=400, test_size=200, probe_size=64, trajectory=True,
+                          prune=el.PruneConfig(sparsity=0.7))  # fmt: skip
+    return el.execute(config, root=tmp_path_factory.mktemp("runs"), progress=False)
+
+
+def test_a_surface_in_the_plane_of_a_pruned_runs_path(path_run: el.Run) -> None:
+    run = path_run
+    plane = landscape.trajectory_directions(run.trajectory())
+    model = run.model()
+    mask = model[1].weight_mask
+    assert (plane.directions[0]["1.weight"][mask == 0] == 0).all()  # pruned weights stay pruned on the surface
+    data = el.load_dataset("mnist_subset", train_size=400, test_size=200, probe_size=64)
+    batch = (data.x_test, data.y_test)
+    surface = landscape.loss_surface(model, nn.CrossEntropyLoss(), batch, plane.directions, plane.axes(5, 0.0))
+    assert surface.loss.shape == (5, 5) and np.isfinite(surface.loss).all()
+    centre = landscape.loss_surface(model, nn.CrossEntropyLoss(), batch, plane.directions, ([0.0, 1.0], [0.0, 1.0]))
+    with torch.no_grad():
+        own = nn.CrossEntropyLoss()(model.eval()(batch[0]), batch[1]).item()
+    assert centre.loss[0, 0] == pytest.approx(own, rel=1e-6)  # (0, 0) is the trained network
+    assert 0 < plane.explained.sum() <= 1 + 1e-9
+
+
+def test_the_probe_tables_of_paths_and_spectra(path_run: el.Run) -> None:
+    import matplotlib.pyplot as plt
+
+    data = el.load_dataset("mnist_subset", train_size=400, test_size=200, probe_size=64)
+    probe = landscape.LandscapeProbe((data.x_test[:100], data.y_test[:100]), np.linspace(-1, 1, 5))
+    paths = probe.paths([path_run])
+    surface, path = paths[paths["part"] == "surface"], paths[paths["part"] == "path"]
+    assert len(surface) == 25 and surface["loss"].notna().all()
+    assert path["epoch"].tolist() == [0, 1, 2, 3] and path["log10_absolute"].tolist() == pytest.approx(
+        path_run.history["log10_absolute"].tolist())  # fmt: skip
+    assert (path[["x", "y"]].iloc[-1] == 0).all()  # the final weights are the origin
+    spectra = probe.spectra([path_run], iters=8, seeds=[0, 1])
+    density = spectra[spectra["part"] == "density"]
+    assert density.groupby("seed")["weight"].sum().tolist() == pytest.approx([1.0, 1.0])
+    assert set(density.groupby("seed").size()) <= set(range(1, 9))  # at most iters nodes per seed
+    spread = spectra[spectra["part"] == "spread"]
+    assert set(spread["estimate"]) == {"top eigenvalue", "trace", "moment 2", "block top eigenvalue"}
+    blocks = spread[spread["estimate"] == "block top eigenvalue"]
+    assert blocks["block"].tolist() == ["1", "3", "5"] * 2  # the layers with weights, once per seed
+    assert (spread[spread["block"] == ""].groupby("estimate").size() == 2).all()  # whole-Hessian estimates
+    top = spread[spread["estimate"] == "top eigenvalue"]["value"]
+    assert (blocks["value"].groupby(blocks["seed"]).max().to_numpy() <= top.to_numpy() * (1 + 1e-2)).all()
+    assert probe.spectra([path_run], iters=8, seeds=[0, 1]).equals(spectra)  # seeded
+    fig, (left, right) = plt.subplots(1, 2)
+    el.plots.training_path(paths, ax=left)
+    assert len(left.collections[-1].get_offsets()) == 4 and "PC 1" in left.get_xlabel()
+    el.plots.hessian_density(density, ax=right, label="pruned")
+    assert len(right.get_lines()) == 1 and right.get_yscale() == "log"
+    plt.close(fig)
