@@ -275,7 +275,8 @@ def training_paths(profile: str | Profile, dataset: str = "mnist", cnn_dataset: 
     """The book's MLP (on ``dataset``) and CNN (on ``cnn_dataset``), seed 0, unpruned and magnitude-pruned at
     initialization to the landscape chapter's sparsities (:data:`LANDSCAPE_SPARSITIES`), each recording its weights
     after every epoch (``trajectory=True``): the training paths the landscape chapter draws in their PCA plane
-    (:meth:`~emergence_lib.probes.landscape.LandscapeProbe.paths`). Its published table is the paths and surfaces.
+    (:meth:`~emergence_lib.probes.landscape.LandscapeProbe.paths`); at least two epochs, since a plane needs three
+    points (a dry run trains one). Its published table is the paths and surfaces.
 
     Labels: ``network`` (``"MLP"`` or ``"CNN"``) and ``sparsity``.
     """
@@ -285,7 +286,9 @@ def training_paths(profile: str | Profile, dataset: str = "mnist", cnn_dataset: 
         for sparsity in LANDSCAPE_SPARSITIES:
             prune = PruneConfig(method="magnitude", sparsity=sparsity) if sparsity else None
             config = _mlp(p, data, 0, prune=prune) if network == "MLP" else p.run_config(data, "cnn", prune=prune)
-            rows.append((dataclasses.replace(config, trajectory=True), {"network": network, "sparsity": sparsity}))
+            train = dataclasses.replace(config.train, epochs=max(2, config.train.epochs))
+            rows.append((dataclasses.replace(config, train=train, trajectory=True),
+                         {"network": network, "sparsity": sparsity}))  # fmt: skip
     return _experiment("training-paths", "landscape", p, rows, histories=False)
 
 
@@ -307,7 +310,8 @@ def probe_table(experiment: Experiment, what: str, device: str = "auto") -> pd.D
     """``LandscapeProbe.paths`` (``what="paths"``) or ``LandscapeProbe.spectra`` (``what="spectra"``) of the
     experiment's runs (trained when missing), each on held-out samples of its own dataset (a
     :data:`PICTURE_SAMPLES`-th of the profile's ``landscape_samples``; its ``grid``), with the labels; kept by
-    :meth:`Experiment.derived` under the probes' fingerprints, so a rebuild reads it back."""
+    :meth:`Experiment.derived` under the probes' fingerprints, so a rebuild reads it back. A profile that only
+    checks the code takes 10 Lanczos steps and 2 seeds for the spectra (the method's defaults otherwise)."""
     check_choice("what", what, ("paths", "spectra"))
     p = get_profile(experiment.profile)
     device = str(resolve_device(device))
@@ -320,8 +324,11 @@ def probe_table(experiment: Experiment, what: str, device: str = "auto") -> pd.D
         probes[name] = LandscapeProbe((data.x_test[:n], data.y_test[:n]), np.linspace(-1, 1, p.grid), device=device)
     runs = experiment.runs(device=device)
 
+    small = {"iters": 10, "seeds": range(2)} if what == "spectra" and checks_only(p.name) else {}
+
     def compute() -> pd.DataFrame:
-        return pd.concat([getattr(probes[run.config.dataset], what)([run]) for run in runs], ignore_index=True)
+        return pd.concat([getattr(probes[run.config.dataset], what)([run], **small) for run in runs],
+                         ignore_index=True)  # fmt: skip
 
     return experiment.derived(compute, depends_on=" ".join(probe.fingerprint() for probe in probes.values()))
 
