@@ -41,8 +41,8 @@ from .engine.runs import RunConfig
 from .engine.train import resolve_device
 from .metric.activity import activity, capture_activity
 from .metric.emergence import measure
-from .probes.landscape import LandscapeProbe
 from .metric.graph import UnsupportedModelError, node_graph, weight_layers, without_skips
+from .probes.landscape import LandscapeProbe
 
 SCORED_CHAPTERS = ("feedforward", "convolutional", "pruning", "landscape", "initialization")
 """The chapters whose verdicts the scorecard collects, in reading order."""
@@ -302,8 +302,8 @@ def hessian_spectra(profile: str | Profile, dataset: str = "mnist") -> Experimen
 
 PICTURE_SAMPLES = 4
 """The training paths' surfaces and the Hessian spectra are computed on ``landscape_samples // PICTURE_SAMPLES``
-held-out samples: they are pictures, not the landscape chapter's measurements, and a VGG surface on all of them
-took most of the chapter's time."""
+held-out samples: they are pictures, not the landscape chapter's measurements, and the smaller batch keeps the
+chapter within its time budget (the CNN's surfaces cost in proportion to the samples)."""
 
 
 def probe_table(experiment: Experiment, what: str, device: str = "auto") -> pd.DataFrame:
