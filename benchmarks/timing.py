@@ -99,7 +99,7 @@ def record(figure: str, value: float, op: str | None = None, target: float | Non
 
     ``scope`` says what it was measured on (a model, a grid); ``unit`` is "" for a ratio, "s" for seconds, ...
     """
-    met = None if target is None else meets(value, op, target)
+    met = None if target is None else bool(meets(value, op, target))  # a NumPy bool is not JSON
     FIGURES.append({"figure": figure, "scope": scope, "value": float(value), "unit": unit, "op": op,
                     "target": target, "met": met})  # fmt: skip
     return "" if target is None else target_note(value, op, target)
