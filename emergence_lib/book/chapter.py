@@ -134,9 +134,11 @@ class Chapter:
         for name, value in values.items():
             glue(name, value, display=False)
 
-    def done(self) -> float:
-        """Print (and glue as ``runtime``) the seconds since the chapter started; returns them."""
+    def done(self) -> None:
+        """Print (and glue as ``runtime``) the seconds since the chapter started.
+
+        Returns nothing: as a chapter's last line, a returned value would be shown under the printed line.
+        """
         seconds = time.perf_counter() - self.start
         self.glue(runtime=f"{seconds:.0f}")
         print(f"chapter executed in {seconds:.0f} s")
-        return seconds

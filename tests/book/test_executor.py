@@ -643,6 +643,19 @@ def test_student_notebooks_execute_until_their_first_exercise(site, tmp_path: Pa
 # --- task: a static site that works from disk, and its publication ----------------------------------------------
 
 
+def test_chapters_end_with_their_runtime_line_alone(site) -> None:
+    """``chapter.done()`` prints the time; nothing else (a returned float was shown under it on every page)."""
+    _, runs, html = site
+    ends = {}
+    for run in runs:
+        text = " ".join(re.sub(r"<[^>]+>", " ", (html / f"{run.name}.html").read_text()).split())
+        found = re.search(r"chapter executed in \d+ s (\S+)", text)
+        if found:
+            ends[run.name] = found.group(1)
+    assert len(ends) >= 5, "chapters that print their runtime"
+    assert not [name for name, word in ends.items() if re.fullmatch(r"[-+.\de]+", word)], ends
+
+
 def test_site_links_are_relative_so_it_opens_from_disk(site) -> None:
     _, runs, html = site
     pages = [html / "index.html", html / "book" / "intro.html", html / "book" / "status.html"]
