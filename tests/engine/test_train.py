@@ -161,7 +161,10 @@ def test_channels_last_changes_the_layout_not_the_values(batch_norm: bool) -> No
         laid_out = outputs_and_gradients()
     again = outputs_and_gradients()
     assert layouts == [False, not batch_norm, False]  # the one-channel input alone leaves the default layout
-    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-5) for a, b in zip(plain, laid_out))  # rounding only
+    # Rounding only: within 1e-5, or 1e-5 of the tensor's scale when it is above 1 (with one thread a BatchNorm
+    # gradient of scale 2.6 differed by 1e-5; the conv biases' gradients under BatchNorm are zero but for rounding).
+    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-5 * max(1.0, float(a.abs().max())))
+               for a, b in zip(plain, laid_out))  # fmt: skip
     assert all(torch.equal(a, b) for a, b in zip(plain, again))
     assert all(p.is_contiguous() for p in model.parameters())
 
