@@ -129,18 +129,42 @@ def environment(device: torch.device | str | None = None) -> str:
             f"{os.cpu_count()} CPUs")  # fmt: skip
 
 
+def _descendants_ticks() -> int:
+    """CPU clock ticks used so far by the living descendants of this process (the workers of a sweep), from /proc."""
+    parents, ticks = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+        except OSError:  # the process ended meanwhile
+            continue
+        parents[int(entry)] = int(fields[1])
+        ticks[int(entry)] = int(fields[11]) + int(fields[12])  # utime, stime
+    ours, frontier = set(), {os.getpid()}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - ours
+        ours |= frontier
+    return sum(ticks[pid] for pid in ours)
+
+
 def _cpu_seconds() -> tuple[float, float] | None:
-    """(CPU seconds used by the whole machine, by this process) so far; None where /proc/stat is missing."""
+    """(CPU seconds used by the whole machine, by this process and its children) so far; None where /proc is
+    missing. A sweep's worker processes are the benchmark's own work: living ones are read from /proc, ended ones
+    from ``RUSAGE_CHILDREN``."""
     try:
         import resource  # POSIX only
 
         with open("/proc/stat") as f:  # Linux only
             fields = [int(v) for v in f.readline().split()[1:9]]
+        living = _descendants_ticks()
     except (ImportError, OSError, ValueError):
         return None
+    tick = os.sysconf("SC_CLK_TCK")
     busy = sum(fields) - fields[3] - fields[4]  # all but idle and iowait
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    return busy / os.sysconf("SC_CLK_TCK"), own.ru_utime + own.ru_stime
+    own = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return busy / tick, sum(r.ru_utime + r.ru_stime for r in own) + living / tick
 
 
 class MachineLoad:
