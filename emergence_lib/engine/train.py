@@ -466,9 +466,30 @@ def check_variants(variants: dict[str, dict]) -> dict[str, dict]:
     return variants
 
 
+def effective_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter, torch.Tensor | None, nn.Module, str]]:
+    """Every parameter under the name the network computes with: ``(name, parameter, mask, owner, attribute)``.
+
+    A weight pruned with ``torch.nn.utils.prune`` is stored as ``1.weight_orig`` beside a ``1.weight_mask``
+    buffer; it is listed as ``"1.weight"`` (attribute ``"weight"``) with that mask. Other parameters have no mask
+    (None). In ``named_parameters`` order (shared parameters once). The one place this naming rule is written:
+    the training path and the landscape probes read it from here.
+    """
+    found = []
+    for name, param in model.named_parameters():
+        owner_name, _, attribute = name.rpartition(".")
+        owner = model.get_submodule(owner_name)
+        mask = None
+        if attribute.endswith("_orig") and f"{attribute[: -len('_orig')]}_mask" in owner._buffers:
+            attribute = attribute[: -len("_orig")]
+            mask = owner._buffers[f"{attribute}_mask"]
+        found.append((f"{owner_name}.{attribute}" if owner_name else attribute, param, mask, owner, attribute))
+    return found
+
+
 def effective_weights(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Every parameter as the network computes with it, by effective name: ``"1.weight"`` holds
-    ``weight_orig * weight_mask`` for a layer pruned with ``torch.nn.utils.prune`` (detached tensors).
+    """Every parameter as the network computes with it, by effective name (:func:`effective_parameters`):
+    ``"1.weight"`` holds ``weight_orig * weight_mask`` for a layer pruned with ``torch.nn.utils.prune`` (detached
+    tensors).
 
     Example:
         >>> import torch, emergence_lib as el
@@ -479,16 +500,8 @@ def effective_weights(model: nn.Module) -> dict[str, torch.Tensor]:
         >>> bool(weights["1.weight"].eq(0).sum() > 0)
         True
     """
-    weights = {}
-    for name, param in model.named_parameters():
-        owner_name, _, attribute = name.rpartition(".")
-        owner = model.get_submodule(owner_name)
-        value = param.detach()
-        if attribute.endswith("_orig") and f"{attribute[: -len('_orig')]}_mask" in owner._buffers:
-            attribute = attribute[: -len("_orig")]
-            value = value * owner._buffers[f"{attribute}_mask"]
-        weights[f"{owner_name}.{attribute}" if owner_name else attribute] = value
-    return weights
+    return {name: param.detach() if mask is None else param.detach() * mask
+            for name, param, mask, _, _ in effective_parameters(model)}  # fmt: skip
 
 
 class Trajectory(Callback):

@@ -32,7 +32,7 @@ from torch.nn.utils import prune as torch_prune
 
 from .._checks import check_choice, check_integer
 from ..engine.runs import data_used
-from ..engine.train import resolve_device
+from ..engine.train import effective_parameters, resolve_device
 from ..metric.graph import _evaluation
 from .hessian import Curvature
 
@@ -80,18 +80,9 @@ class _Slot:
 
 
 def _slots(model: nn.Module) -> list[_Slot]:
-    """Every parameter of ``model`` (shared ones once), in ``named_parameters`` order, under its effective name."""
-    slots = []
-    for name, param in model.named_parameters():
-        owner_name, _, attribute = name.rpartition(".")
-        owner = model.get_submodule(owner_name)
-        mask = None
-        if attribute.endswith("_orig"):
-            base = attribute[: -len("_orig")]
-            mask = owner._buffers.get(f"{base}_mask")
-            if mask is not None:
-                attribute = base
-        slots.append(_Slot(f"{owner_name}.{attribute}" if owner_name else attribute, param, mask, owner, attribute))
+    """Every parameter of ``model`` (shared ones once), in ``named_parameters`` order, under its effective name
+    (:func:`~emergence_lib.engine.train.effective_parameters`)."""
+    slots = [_Slot(*entry) for entry in effective_parameters(model)]
     if not slots:
         raise ValueError(f"{type(model).__name__} has no parameters: there is no landscape to probe")
     return slots
