@@ -345,8 +345,10 @@ def initialization(profile: str | Profile, network: str, dataset: str) -> Experi
         for alpha in INIT_ALPHAS:
             for seed in range(p.seeds):
                 config = p.run_config(dataset, network, seed=seed)
-                config = dataclasses.replace(config, init_alpha=alpha,
-                                             model_args={**config.model_args, "batch_norm": batch_norm})
+                # the MLP's arguments name batch norm only when it is there, so that its runs without it at the
+                # landscape chapter's alphas are the landscape chapter's runs, trained once
+                args = {**config.model_args, "batch_norm": True} if batch_norm else config.model_args
+                config = dataclasses.replace(config, init_alpha=alpha, model_args=args)
                 rows.append((config, {"alpha": f"{alpha:g}", "batch norm": "yes" if batch_norm else "no"}))
     return _experiment(f"initialization-{network}-{dataset}", "initialization", p, rows)
 

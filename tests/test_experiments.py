@@ -64,6 +64,10 @@ def test_names_are_unique_and_runs_are_shared_only_where_chapters_share_them(pro
                for c in e.configs if c.model == "mlp" and c.init_alpha is None)  # fmt: skip
     # the landscape chapter's three-layer unpruned MLPs at the base initialization are the feed-forward chapter's
     assert keys["landscape"] & keys["feedforward-mnist"]
+    # the landscape chapter's MLPs at the emergence-promoting alphas are the initialization chapter's (no batch norm)
+    alphas = {c.key for e in every if e.name == "landscape" for c in e.configs if c.init_alpha is not None}
+    assert len(alphas) == el.get_profile(profile).seeds * len(experiments.LANDSCAPE_ALPHAS)
+    assert alphas <= keys["initialization-mlp-mnist"]
     # the pruning chapter's unpruned runs are the feed-forward and convolutional chapters' runs, trained once
     for pruning, dense in (("pruning-mlp-mnist", "feedforward-mnist"), ("pruning-cnn-cifar10", "convolutional")):
         unpruned = {c.key for e in every if e.name == pruning for c in e.configs if c.prune is None}
@@ -81,7 +85,8 @@ def test_run_keys_are_pinned(monkeypatch: pytest.MonkeyPatch) -> None:
 
 KEYS_OF_DEFAULT = {  # a digest of each experiment's sorted run keys under RESULTS_VERSION 2, profile "default"
     # (the pruning grids changed once, openly: their unpruned runs became the dense chapters' own runs; then the
-    # MLP runs of the feed-forward, pruning and landscape grids took the robustness variants, to be shared)
+    # MLP runs of the feed-forward, pruning and landscape grids took the robustness variants, to be shared; then the
+    # initialization chapter's MLPs without batch norm stopped naming it, to share the landscape chapter's alphas)
     "feedforward-mnist": "f77716d4ec2bfdf7",  # 2026-12-01: MLP runs measure the variants
     "feedforward-fashion_mnist": "232b38f0ceb7b5cc",  # 2026-12-01: MLP runs measure the variants
     "convolutional": "1b1477051c6953f7",
@@ -90,7 +95,7 @@ KEYS_OF_DEFAULT = {  # a digest of each experiment's sorted run keys under RESUL
     "pruning-mlp-fashion_mnist": "37466d2fdb958b82",  # 2026-12-01: MLP runs measure the variants
     "pruning-cnn-cifar10": "de9e676a8bb286a6",  # 2026-12-01: the unpruned runs are the dense chapters'
     "landscape": "6bca87663a95bb99",  # 2026-12-01: MLP runs measure the variants
-    "initialization-mlp-mnist": "1ba51014cdb03f3f",
+    "initialization-mlp-mnist": "ef4e00d8ddf56b9b",  # 2026-12-02: no batch_norm argument without it (shared runs)
     "initialization-cnn-cifar10": "3735ffec4aa848b1",
     "robustness": "4028b4cedfffface",
     "robustness-pruning": "a6fc765ffa148072",  # 2026-12-01: the unpruned runs are the dense chapters'
