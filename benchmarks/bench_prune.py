@@ -9,8 +9,10 @@
    arithmetic, so the target is the dense epoch's cost: pruned / dense **<= 1.05**. The script also checks that
    the pruned weights are still exactly zero after the timed epochs. The two arms alternate (AB BA ...), so a
    machine that slows down or speeds up during the run affects both alike; medians are reported.
-2. Pruning a VGG-19 (about 20 million weights) to 70% by global magnitude: median wall time of a few repeats,
-   each on a fresh copy of the unpruned network.
+2. Pruning a VGG-19 (about 20 million weights) to 70% by global magnitude, against
+   ``torch.nn.utils.prune.global_unstructured`` (``L1Unstructured``): median wall times of a few alternating
+   repeats, each on a fresh copy of the unpruned network, and whether both made the same masks (they must, but
+   for weights whose magnitudes tie at the cut: the library prunes the first of those).
 3. Memory of iterative global pruning on that VGG-19 after 1 and after 10 steps, with the library's release of
    the masks torch's hooks keep (:func:`emergence_lib.engine.prune.release_masks`) and without it: the tensors
    the process holds (every storage once; target: flat, the growth from step 1 to step 10 at most 1.5x that of
@@ -80,15 +82,20 @@ def main() -> None:
     torch.manual_seed(0)
     vgg = el.vgg("vgg19")
     weights = sum(m.weight.numel() for m, _ in el.prune.prunable(vgg))
-    times = []
+    arms = {"library": lambda model: el.prune.magnitude(model, args.sparsity, scope="global"),
+            "torch": lambda model: by_torch(model, args.sparsity)}  # fmt: skip
+    times, pruned = {arm: [] for arm in arms}, {}
     for _ in range(1 if args.quick else 3):
-        fresh = copy.deepcopy(vgg)  # outside the clock
-        times.append(clocked(lambda: el.prune.magnitude(fresh, args.sparsity, scope="global"))[0])
-    real = el.prune.sparsity(fresh)["sparsity"].iloc[-1]
-    record(f"prune VGG-19 to {args.sparsity:.0%}, global magnitude", statistics.median(times), unit="s", scope="VGG-19")
-    print(f"VGG-19 ({weights / 1e6:.1f} M weights) global magnitude to {args.sparsity:.0%}: "
-          f"{statistics.median(times):.3f} s (median of {len(times)}; sparsity {real:.4f})")  # fmt: skip
-    fresh = None  # free it before measuring memory
+        for arm, prune in arms.items():
+            pruned[arm] = copy.deepcopy(vgg)  # outside the clock
+            times[arm].append(clocked(lambda: prune(pruned[arm]))[0])
+    ours, theirs = statistics.median(times["library"]), statistics.median(times["torch"])
+    record(f"prune VGG-19 to {args.sparsity:.0%}, global magnitude: library / torch's global_unstructured",
+           ours / theirs, scope="VGG-19")  # fmt: skip
+    print(f"VGG-19 ({weights / 1e6:.1f} M weights) global magnitude to {args.sparsity:.0%}: {ours:.3f} s, torch's "
+          f"global_unstructured {theirs:.3f} s (x{ours / theirs:.2f}; medians of {len(times['torch'])}); "
+          f"{compare_masks(vgg, pruned['library'], pruned['torch'])}")  # fmt: skip
+    pruned = None  # free them before measuring memory
     steps = 3 if args.quick else 10
     arms = (("masks released (the library)", el.prune.release_masks), ("masks kept (torch's default)", None))
     for label, release in arms:
@@ -105,6 +112,30 @@ def main() -> None:
             print(f"iterative global pruning of VGG-19, {label}, {kind} memory: {text}")
     print(load.report())
     save_figures(load, quick=args.quick)
+
+
+def by_torch(model, sparsity: float) -> None:
+    """Global magnitude pruning of an unpruned model with ``torch.nn.utils.prune.global_unstructured``."""
+    params = el.prune.prunable(model)
+    amount = round(sparsity * sum(m.weight.numel() for m, _ in params))
+    torch.nn.utils.prune.global_unstructured(params, pruning_method=torch.nn.utils.prune.L1Unstructured, amount=amount)
+
+
+def compare_masks(unpruned, ours, theirs) -> str:
+    """Whether two global magnitude prunings of ``unpruned`` made the same masks; they may differ only among weights
+    whose magnitude ties at the cut (the library prunes the first of those, torch.topk by its internal order)."""
+    def flat(model, read):
+        return torch.cat([read(m).flatten() for m, _ in el.prune.prunable(model)])
+
+    magnitudes = flat(unpruned, lambda m: m.weight.detach().abs())
+    a, b = flat(ours, lambda m: m.weight_mask), flat(theirs, lambda m: m.weight_mask)
+    if torch.equal(a, b):
+        return "the same masks"
+    cut = magnitudes[a == 0].max()
+    differ = a != b
+    if bool((magnitudes[differ] == cut).all()) and int((a == 0).sum()) == int((b == 0).sum()):
+        return f"the same masks but for {int(differ.sum())} of the weights tied at the cut"
+    return "ERROR: the masks differ beyond ties at the cut"
 
 
 def resident_mb() -> float:

@@ -225,6 +225,59 @@ def test_magnitude_removes_the_smallest_weights(scope: str) -> None:
         assert torch.equal(values[pruned].sort().values, values.sort().values[:k])
 
 
+def _by_torch(model: nn.Module, sparsity: float) -> None:
+    """Global magnitude pruning as torch.nn.utils.prune does it: the reference for the masks el.prune.magnitude makes."""
+    params = el.prune.prunable(model)
+    total_weights = sum(m.weight.numel() for m, _ in params)
+    pruned = sum(int((m.weight_mask == 0).sum()) for m, _ in params if hasattr(m, "weight_mask"))
+    torch_prune.global_unstructured(params, pruning_method=torch_prune.L1Unstructured, amount=round(sparsity *
+                                    total_weights) - pruned, importance_scores={p: effective_weight(p[0]) for p in params})
+
+
+@pytest.mark.parametrize("scope", el.prune.SCOPES)
+def test_magnitude_removes_what_torch_removes_when_no_magnitudes_tie_at_the_cut(scope: str) -> None:
+    """In two steps (the second ranks only what the first kept), on the network's own continuous weights."""
+    ours, theirs = tiny_mlp(), tiny_mlp()
+    for sparsity in (0.3, 0.7):
+        el.prune.magnitude(ours, sparsity, scope=scope)
+        if scope == "global":
+            _by_torch(theirs, sparsity)
+        else:
+            for _, m in weight_layers(theirs):
+                pruned = int((m.weight_mask == 0).sum()) if hasattr(m, "weight_mask") else 0
+                torch_prune.l1_unstructured(m, "weight", amount=round(sparsity * m.weight.numel()) - pruned,
+                                            importance_scores=effective_weight(m))  # fmt: skip
+        assert all(torch.equal(a, b) for a, b in zip(masks(ours).values(), masks(theirs).values(), strict=True))
+        assert all(torch.equal(effective_weight(a), effective_weight(b))
+                   for (_, a), (_, b) in zip(weight_layers(ours), weight_layers(theirs)))  # fmt: skip
+
+
+def test_ties_at_the_cut_go_to_the_first_positions() -> None:
+    """torch.topk would leave them to its internal order (which may differ between devices and versions)."""
+    scores = torch.tensor([0.5, 0.2, 0.9, 0.2, 0.1, 0.2, 0.2, 0.0])
+    unpruned = torch.tensor([True, True, True, True, True, False, True, False])  # 5 and 7 are pruned already
+    mask = el.prune._mask_lowest(scores, unpruned, 3)  # 0.1 (position 4), then two of the 0.2s at 1, 3 and 6
+    assert mask.tolist() == [1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0]
+    assert el.prune._mask_lowest(scores, unpruned, 1).tolist() == [1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0]
+    assert el.prune._mask_lowest(scores, unpruned, 6).tolist() == [0.0] * 5 + [1.0, 0.0, 1.0]
+    # on a network whose magnitudes lie on a coarse grid (thousands tie at every cut): all below the cut go, and of
+    # the magnitudes at the cut, the first ones in the order of the layers and of each weight tensor
+    model = tiny_mlp()
+    with torch.no_grad():
+        for _, m in weight_layers(model):
+            m.weight.copy_((m.weight * 64).round() / 64)
+    values = torch.cat([m.weight.detach().abs().flatten() for _, m in weight_layers(model)])
+    el.prune.magnitude(model, 0.7)
+    pruned = torch.cat([(m.weight_mask == 0).flatten() for _, m in weight_layers(model)])
+    k = round(0.7 * len(values))
+    cut = values.sort().values[k - 1]
+    assert int(pruned.sum()) == k and bool(pruned[values < cut].all()) and not bool(pruned[values > cut].any())
+    ties = torch.nonzero(values == cut).flatten()
+    assert len(ties) > 1000 and pruned[ties].tolist() == sorted(pruned[ties].tolist(), reverse=True)
+    with pytest.raises(ValueError, match="NaN"):
+        el.prune._mask_lowest(torch.tensor([0.1, float("nan")]), torch.tensor([True, True]), 1)
+
+
 def test_magnitude_ranks_the_weights_in_use_after_training_and_pruning_again(digits: el.Dataset) -> None:
     model = tiny_mlp()
     el.prune.magnitude(model, 0.5)
