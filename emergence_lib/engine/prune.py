@@ -100,8 +100,8 @@ def release_masks(model: nn.Module) -> None:
 
     Global pruning (ours, as ``global_unstructured``) gives every layer a view of one mask of all the weights, and the
     hook of each step keeps it alive (in the layer's ``PruningContainer``), so iterative global pruning would hold
-    one more full-size mask per step (80 MB a step on VGG-19). The mask each layer uses is its ``weight_mask`` buffer; the hooks' copies are
-    only read when they are applied.
+    one more full-size mask per step (80 MB a step on VGG-19). The mask each layer uses is its ``weight_mask``
+    buffer; the hooks' copies are only read when they are applied.
     """
     for module in model.modules():
         for hook in module._forward_pre_hooks.values():

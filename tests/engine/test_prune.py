@@ -226,12 +226,13 @@ def test_magnitude_removes_the_smallest_weights(scope: str) -> None:
 
 
 def _by_torch(model: nn.Module, sparsity: float) -> None:
-    """Global magnitude pruning as torch.nn.utils.prune does it: the reference for the masks el.prune.magnitude makes."""
+    """Global magnitude pruning as torch.nn.utils.prune does it: the reference for el.prune.magnitude's masks."""
     params = el.prune.prunable(model)
-    total_weights = sum(m.weight.numel() for m, _ in params)
-    pruned = sum(int((m.weight_mask == 0).sum()) for m, _ in params if hasattr(m, "weight_mask"))
-    torch_prune.global_unstructured(params, pruning_method=torch_prune.L1Unstructured, amount=round(sparsity *
-                                    total_weights) - pruned, importance_scores={p: effective_weight(p[0]) for p in params})
+    amount = round(sparsity * sum(m.weight.numel() for m, _ in params))
+    amount -= sum(int((m.weight_mask == 0).sum()) for m, _ in params if hasattr(m, "weight_mask"))
+    scores = {p: effective_weight(p[0]) for p in params}
+    torch_prune.global_unstructured(params, pruning_method=torch_prune.L1Unstructured, amount=amount,
+                                    importance_scores=scores)  # fmt: skip
 
 
 @pytest.mark.parametrize("scope", el.prune.SCOPES)
