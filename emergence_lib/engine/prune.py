@@ -151,8 +151,9 @@ def _prune_lowest(modules: list[nn.Module], scores: list[torch.Tensor], amount: 
 def at_random(model: nn.Module, sparsity: float, scope: str = "global", seed: int = 0) -> None:
     """Unstructured random pruning, the control for :func:`magnitude`: same sparsity, random positions.
 
-    Every weight gets a score drawn once from ``seed`` (on the CPU, so the choice is the same on every
-    device); the unpruned weights with the lowest scores are removed. The same seed therefore prunes nested
+    Every weight gets a score drawn once from ``seed`` (on the CPU, so the scores are the same on every
+    device); the unpruned weights with the lowest scores are removed (of equal scores at the cut, the first:
+    :func:`_mask_lowest`), so the choice is the same everywhere too. The same seed therefore prunes nested
     sets: ``at_random(m, 0.5)`` then ``at_random(m, 0.7)`` removes exactly what ``at_random(m, 0.7)`` removes.
 
     Args:
