@@ -258,7 +258,9 @@ def execute_chapter(source: Path, output: Path, profile: str, device: str) -> st
                 parameters={"profile": profile, "device": device},
                 kernel_name=KERNEL,
                 language="python",  # so a notebook without kernelspec metadata still runs
-                cwd=str(output.parent),
+                # the kernel's folder, given to nbclient: papermill's own cwd= changes this whole process's folder
+                # for the duration, and chapters executed side by side (threads) left it in a staging folder
+                resources={"metadata": {"path": str(output.parent)}},
                 progress_bar=False,
                 log_output=False,
                 **manager,

@@ -12,6 +12,8 @@ import json
 import os
 import platform
 import re
+import time
+from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -143,19 +145,43 @@ def test_chapters_run_side_by_side_with_one_thread_each_and_the_scorecard_last(t
     wait = ("import os, pathlib, time\nflags = pathlib.Path({flags!r})\n(flags / {me!r}).touch()\n"
             "deadline = time.time() + 60\nwhile not (flags / {other!r}).exists() and time.time() < deadline:\n"
             "    time.sleep(0.1)\nassert (flags / {other!r}).exists(), 'not side by side'\n"
-            "assert os.environ['OMP_NUM_THREADS'] == '1'\n(flags / ({me!r} + '.done')).touch()")
+            "assert os.environ['OMP_NUM_THREADS'] == '1'\n(flags / ({me!r} + '.cwd')).write_text(os.getcwd())\n"
+            "(flags / ({me!r} + '.done')).touch()")
     for me, other in (("a", "b"), ("b", "a")):
         code = wait.format(flags=str(flags), me=me, other=other)
         nbformat.write(new_notebook(cells=[new_code_cell(code)]), root / "book" / f"{me}.ipynb")
     last = f"import pathlib\nassert all((pathlib.Path({str(flags)!r}) / f'{{c}}.done').exists() for c in 'ab')"
     nbformat.write(new_notebook(cells=[new_code_cell(last)]), root / "book" / "scorecard.ipynb")
     lines: list[str] = []
+    here = os.getcwd()
     runs = book.execute(profile="smoke", device="cpu", root=root, log=lines.append, jobs=2)
     assert [run.name for run in runs] == ["book/a", "book/b", "book/scorecard"]
     assert all(run.ok for run in runs), book.failure_report([r for r in runs if not r.ok], len(runs))
     assert "2 at a time" in lines[0]
+    assert {(flags / f"{c}.cwd").read_text() for c in "ab"} == {str(runs[0].output.parent)}  # the staging folder
+    assert os.getcwd() == here
     with pytest.raises(ValueError, match="1 or more, or None; got 0"):
         book.execute(profile="smoke", device="cpu", root=root, jobs=0)
+
+
+def test_executing_chapters_never_moves_this_process_to_another_folder(tmp_path: Path) -> None:
+    """papermill's cwd= changes the folder of the whole process while a chapter runs; with chapters side by side (in
+    threads) the last to end could restore another one's staging folder, and the process stayed there."""
+    root = tmp_path / "mini"
+    (root / "book").mkdir(parents=True)
+    (root / "_config.yml").write_text("title: mini\nexecute:\n  execute_notebooks: 'off'\n")
+    (root / "_toc.yml").write_text("format: jb-book\nroot: book/a\nchapters:\n- file: book/b\n")
+    for name in "ab":
+        chapter = new_notebook(cells=[new_code_cell("import time\ntime.sleep(1)")])
+        nbformat.write(chapter, root / "book" / f"{name}.ipynb")
+    here, seen = os.getcwd(), set()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        running = pool.submit(book.execute, profile="smoke", device="cpu", root=root, log=lambda line: None, jobs=2)
+        while not running.done():
+            seen.add(os.getcwd())
+            time.sleep(0.02)
+    assert all(run.ok for run in running.result())
+    assert seen == {here} and os.getcwd() == here
 
 
 def test_by_default_chapters_that_train_run_alone_and_the_others_side_by_side(monkeypatch) -> None:
