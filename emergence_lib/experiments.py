@@ -345,9 +345,11 @@ def initialization(profile: str | Profile, network: str, dataset: str) -> Experi
         for alpha in INIT_ALPHAS:
             for seed in range(p.seeds):
                 config = p.run_config(dataset, network, seed=seed)
-                # the MLP's arguments name batch norm only when it is there, so that its runs without it at the
-                # landscape chapter's alphas are the landscape chapter's runs, trained once
-                args = {**config.model_args, "batch_norm": True} if batch_norm else config.model_args
+                args = dict(config.model_args)
+                # said even where it is the builder's default (a VGG has batch norm by default), except for the
+                # MLP without it: those runs at the landscape chapter's alphas are then that chapter's, trained once
+                if batch_norm or network != "mlp":
+                    args["batch_norm"] = batch_norm
                 config = dataclasses.replace(config, init_alpha=alpha, model_args=args)
                 rows.append((config, {"alpha": f"{alpha:g}", "batch norm": "yes" if batch_norm else "no"}))
     return _experiment(f"initialization-{network}-{dataset}", "initialization", p, rows)

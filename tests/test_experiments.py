@@ -10,6 +10,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import torch
 
 import emergence_lib as el
 from emergence_lib import experiments
@@ -72,6 +73,17 @@ def test_names_are_unique_and_runs_are_shared_only_where_chapters_share_them(pro
     for pruning, dense in (("pruning-mlp-mnist", "feedforward-mnist"), ("pruning-cnn-cifar10", "convolutional")):
         unpruned = {c.key for e in every if e.name == pruning for c in e.configs if c.prune is None}
         assert len(unpruned) == el.get_profile(profile).seeds and unpruned <= keys[dense]
+
+
+def test_initialization_cnns_without_batch_norm_have_none_whatever_the_profiles_default() -> None:
+    """A profile may leave batch_norm to the builder, whose VGG and small CNN have it by default."""
+    p = el.get_profile("smoke")
+    p = dataclasses.replace(p, cnn=(p.cnn[0], {k: v for k, v in p.cnn[1].items() if k != "batch_norm"}))
+    exp = experiments.initialization(p, "cnn", "mnist_subset")
+    assert {(c.model_args["batch_norm"], labels["batch norm"]) for c, labels in zip(exp.configs, exp.labels)} == {
+        (False, "no"), (True, "yes")}
+    model = el.build_model(exp.configs[0].model, (1, 28, 28), 10, **exp.configs[0].model_args)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
 
 
 def test_run_keys_are_pinned(monkeypatch: pytest.MonkeyPatch) -> None:
