@@ -2,7 +2,9 @@
 
 A chapter asks for its experiment (``experiments.pruning(profile, "mlp", "mnist")``) and runs it; the
 scorecard, the robustness study and the tests read the same functions, so every grid of widths, sparsities,
-alphas and seeds exists once. :func:`every` lists them all for a profile.
+alphas and seeds exists once. :func:`every` lists them all for a profile, :func:`planned` those the chapters run
+on this machine's data, and :func:`to_train` their runs not stored yet, which the book trains before executing
+the chapters.
 
 Example:
     >>> import emergence_lib as el
@@ -33,8 +35,9 @@ import torch
 from ._checks import check_choice
 from .engine import fingerprint
 from .engine import runs as stored  # stored runs; `runs` is a method of Experiment
-from .engine.data import DatasetFallbackWarning, load_dataset
+from .engine.data import Dataset, DatasetFallbackWarning, distinct_datasets, load_dataset
 from .engine.locations import atomic_write_text, derived_path
+from .engine.models import build_model
 from .engine.profiles import Profile, checks_only, get_profile
 from .engine.prune import SPARSITIES, PruneConfig
 from .engine.runs import RunConfig
@@ -537,7 +540,7 @@ def measure_cost(profile: str | Profile, repeats: int = 3, refresh: bool = False
     """
     import torchvision
 
-    from .engine.models import build_model, residual_mlp, resnet18
+    from .engine.models import residual_mlp, resnet18
 
     p = get_profile(profile)
     digits, probe = (1, 28, 28), p.probe_size
@@ -590,6 +593,12 @@ def measure_cost(profile: str | Profile, repeats: int = 3, refresh: bool = False
     return table
 
 
+TIMED_ALONE: dict[str, Callable[[str], pd.DataFrame]] = {"your_network": measure_cost}
+"""The timings a chapter shows, by chapter: the book takes them before executing the chapters side by side
+(:func:`~emergence_lib.book.execute`), since a time taken beside another chapter is that of a shared machine;
+the chapter reads them back."""
+
+
 def machine() -> dict:
     """What a time measured here depends on: platform, processor, cores and torch version.
 
@@ -608,51 +617,105 @@ def machine() -> dict:
 
 
 def chapters_to_train(profile: str | Profile, chapters: Sequence[str] | None = None) -> set[str]:
-    """The chapters (of ``chapters``; default: all) that would train runs here: one of their experiments has runs
-    neither stored nor published.
+    """The chapters (of ``chapters``; default: all) that would train runs here: those of :func:`to_train`.
 
-    An experiment whose dataset is not available here and stands in with data another experiment of the chapter
-    has all its runs on is not counted (the chapter skips it: :func:`~emergence_lib.engine.data.distinct_datasets`).
     For scheduling only (the book executes the other chapters side by side): what a chapter computes never
     depends on it.
     """
+    return {e.chapter for e in _unfinished(get_profile(profile), chapters)}
+
+
+def to_train(profile: str | Profile, chapters: Sequence[str] | None = None) -> list[RunConfig]:
+    """The runs the chapters (of ``chapters``; default: all) would train here, the most work first: the runs of
+    their :func:`planned` experiments that are neither stored nor published.
+
+    The book trains them before executing the chapters (:func:`~emergence_lib.book.execute`), in one sweep, and
+    the chapters only read them. They come in the order of their arithmetic (the floating-point operations of one
+    forward pass, counted by torch, times the samples trained on), so that the longest runs start first and the
+    workers finish together.
+
+    Example:
+        >>> missing = to_train("smoke", ["feedforward"])  # none once every run is stored
+        >>> {c.key for c in missing} <= {c.key for e in planned("smoke", ["feedforward"]) for c in e.configs}
+        True
+    """
     p = get_profile(profile)
-    complete: dict[str, set[str]] = {}  # chapter -> data its complete experiments trained on
-    missing: list[Experiment] = []
-    for e in every(p):
-        if chapters is not None and e.chapter not in chapters:
-            continue
-        done = [c for c in e.configs if stored.is_done(c)]
-        if e.published() or len(done) == len(e.configs):
-            complete.setdefault(e.chapter, set()).update(stored.data_used(stored.load_run(stored.run_path(c)))
-                                                         for c in done[:1])  # fmt: skip
-        else:
-            missing.append(e)
-    chapters = set()
-    for e in missing:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DatasetFallbackWarning)
-            data = load_dataset(e.configs[0].dataset, probe_size=p.probe_size)
-        if not (data.fallback and data.used in complete.get(e.chapter, set())):
-            chapters.add(e.chapter)
-    return chapters
+    configs = {c.key: c for e in _unfinished(p, chapters) for c in e.configs if not stored.is_done(c)}
+    data: dict[str, Dataset] = {}  # loaded once per dataset
+    flops: dict[tuple[str, str, str], int] = {}  # counted once per network and dataset
+
+    def work(c: RunConfig) -> float:
+        if c.dataset not in data:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DatasetFallbackWarning)  # the chapters announce it
+                data[c.dataset] = load_dataset(c.dataset)
+        d = data[c.dataset]
+        network = (c.model, json.dumps(c.model_args, sort_keys=True), c.dataset)
+        if network not in flops:
+            flops[network] = _forward_flops(build_model(c.model, d.input_shape, d.num_classes,
+                                                        background=d.background, **c.model_args), d.input_shape)
+        return flops[network] * c.train.epochs * (c.train_size or len(d.x_train))
+
+    return sorted(configs.values(), key=work, reverse=True)
+
+
+def _unfinished(p: Profile, chapters: Sequence[str] | None) -> list[Experiment]:
+    """The :func:`planned` experiments of ``chapters`` with runs neither stored nor published."""
+    return [e for e in planned(p, chapters)
+            if not all(stored.is_done(c) for c in e.configs) and not e.published()]  # fmt: skip
+
+
+def _forward_flops(network: torch.nn.Module, input_shape: Sequence[int]) -> int:
+    """Floating-point operations of one forward pass of one sample (torch's FLOP counter)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        network.eval()(torch.zeros(1, *input_shape))
+    return counter.get_total_flops()
+
+
+def initialization_networks(datasets: Sequence[str]) -> list[tuple[str, str]]:
+    """The (network, dataset) pairs of the initialization chapter, given what ``Chapter.datasets`` kept of
+    ``["mnist", "cifar10"]``: the MLP on MNIST, the CNN on CIFAR-10, or on MNIST where CIFAR-10 was skipped (its
+    stand-in is MNIST's data)."""
+    return [("mlp", "mnist"), ("cnn", "cifar10" if "cifar10" in datasets else "mnist")]
+
+
+def _book(p: Profile, kept: Callable[[list[str], Callable[[str], bool] | None], list[str]]) -> list[Experiment]:
+    """Every experiment of the book, with the datasets ``kept(names, published)`` keeps of each list of names a
+    chapter gives ``Chapter.datasets`` (as the chapters give them; a single name is always kept)."""
+    return [
+        *(feedforward(p, d) for d in kept(["mnist", "fashion_mnist"], lambda d: feedforward(p, d).published())),
+        convolutional(p),
+        convolutional_batchnorm(p),
+        *(pruning(p, "mlp", d) for d in kept(["mnist", "fashion_mnist"], lambda d: pruning(p, "mlp", d).published())),
+        pruning(p, "cnn", "cifar10"),
+        landscape(p),
+        training_paths(p),
+        hessian_spectra(p),
+        *(initialization(p, *network) for network in initialization_networks(kept(["mnist", "cifar10"], None))),
+        robustness(p),
+        robustness_pruning(p),
+        your_network(p),
+    ]
 
 
 def every(profile: str | Profile) -> list[Experiment]:
-    """Every experiment of the book for ``profile``, on the datasets the chapters ask for (a chapter may skip a
-    dataset whose offline stand-in is the same data as another's; see :func:`~emergence_lib.engine.data.distinct_datasets`)."""
-    return [
-        *(feedforward(profile, d) for d in ("mnist", "fashion_mnist")),
-        convolutional(profile),
-        convolutional_batchnorm(profile),
-        *(pruning(profile, "mlp", d) for d in ("mnist", "fashion_mnist")),
-        pruning(profile, "cnn", "cifar10"),
-        landscape(profile),
-        training_paths(profile),
-        hessian_spectra(profile),
-        initialization(profile, "mlp", "mnist"),
-        initialization(profile, "cnn", "cifar10"),
-        robustness(profile),
-        robustness_pruning(profile),
-        your_network(profile),
-    ]
+    """Every experiment of the book for ``profile``, on every dataset the chapters ask for (where a dataset is not
+    available, a chapter may skip it or take another: :func:`planned` says what they do here)."""
+    return _book(get_profile(profile), lambda names, published: list(names))
+
+
+def planned(profile: str | Profile, chapters: Sequence[str] | None = None) -> list[Experiment]:
+    """The experiments the chapters (of ``chapters``, names like ``"pruning"``; default: all) run here: those of
+    :func:`every`, but a dataset whose offline stand-in is the same data as an earlier one's of the same chapter is
+    skipped, as the chapters skip it (:func:`~emergence_lib.engine.data.distinct_datasets`), and the
+    initialization chapter's CNN then trains on MNIST (:func:`initialization_networks`)."""
+    p = get_profile(profile)
+    if chapters is not None and not {e.chapter for e in every(p)} & set(chapters):
+        return []  # without loading any dataset
+
+    def kept(names: list[str], published: Callable[[str], bool] | None) -> list[str]:
+        return distinct_datasets(names, p.probe_size, published, log=None)
+
+    return [e for e in _book(p, kept) if chapters is None or e.chapter in chapters]

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 import torch
 
@@ -229,3 +230,44 @@ def test_chapters_to_train_are_those_with_runs_missing(tmp_path: Path, monkeypat
         el.load_run(el.runs.run_path(experiments.feedforward("smoke", "mnist").configs[0])))
     assert experiments.chapters_to_train("smoke", ["feedforward"]) == (set() if skipped else {"feedforward"})
     assert experiments.chapters_to_train("smoke", ["method"]) == set()
+
+
+@pytest.mark.filterwarnings("ignore::emergence_lib.engine.data.DatasetFallbackWarning")
+def test_planned_experiments_skip_a_dataset_whose_stand_in_is_taken_as_the_chapters_do(tmp_path: Path,
+                                                                                      monkeypatch) -> None:
+    monkeypatch.setenv(el.locations.ROOT_VARIABLE, str(tmp_path))
+    offline = {name: el.load_dataset(name).fallback for name in ("fashion_mnist", "cifar10")}
+    names = {e.name for e in experiments.planned("smoke")}
+    every = {e.name for e in experiments.every("smoke")}
+    # Fashion-MNIST and CIFAR-10 stand in with MNIST's data here (offline); the chapters then skip them, and the
+    # initialization chapter trains its CNN on MNIST
+    skipped = {"feedforward-fashion_mnist", "pruning-mlp-fashion_mnist"} if offline["fashion_mnist"] else set()
+    swapped = {"initialization-cnn-cifar10"} if offline["cifar10"] else set()
+    assert names == every - skipped - swapped | {"initialization-cnn-mnist" for _ in swapped}
+    assert experiments.initialization_networks(["mnist"]) == [("mlp", "mnist"), ("cnn", "mnist")]
+    assert experiments.initialization_networks(["mnist", "cifar10"]) == [("mlp", "mnist"), ("cnn", "cifar10")]
+    assert [e.name for e in experiments.planned("smoke", ["feedforward"])] == [
+        "feedforward-mnist", *(["feedforward-fashion_mnist"] if not offline["fashion_mnist"] else [])]
+    assert experiments.planned("smoke", ["method"]) == []  # a chapter without experiments
+
+
+@pytest.mark.filterwarnings("ignore::emergence_lib.engine.data.DatasetFallbackWarning")
+def test_runs_to_train_are_the_missing_ones_the_most_arithmetic_first(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv(el.locations.ROOT_VARIABLE, str(tmp_path))
+    chapters = ["your_network", "robustness"]
+    todo = experiments.to_train("smoke", chapters)
+    planned = {c.key for e in experiments.planned("smoke", chapters) for c in e.configs}
+    assert {c.key for c in todo} == planned and len(todo) == len(planned)  # each once, though shared
+    assert todo[0].model == "resnet18"  # far more arithmetic per sample than the MLPs, on a sixteenth of the data
+    # the arithmetic: a linear layer's forward pass is a multiply and an add per weight
+    assert experiments._forward_flops(torch.nn.Linear(784, 10), (784,)) == 2 * 784 * 10
+    assert experiments.chapters_to_train("smoke", chapters) == set(chapters)
+    trained = set()
+    for e in experiments.planned("smoke", ["robustness"]):
+        trained |= {run.config.key for run in e.runs(device="cpu", progress=False)}
+    left = experiments.to_train("smoke", chapters)
+    assert {c.key for c in left} == {c.key for c in todo} - trained and [c.model for c in left][0] == "resnet18"
+    assert experiments.chapters_to_train("smoke", chapters) == {"your_network"}
+    # published results are read, not trained
+    el.runs.export_results(pd.DataFrame({"key": ["k"]}), experiments.your_network("smoke").name, "smoke")
+    assert experiments.to_train("smoke", chapters) == [] and experiments.chapters_to_train("smoke", chapters) == set()

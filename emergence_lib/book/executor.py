@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -342,9 +343,10 @@ def execute(
         jobs: Chapters executed side by side, each kernel on one thread (:data:`AFTER_THE_OTHERS` last); for the
             small profiles, where starting kernels and one-thread computations leave cores idle. Their chapters'
             runs are stored once whichever chapter trains them first (:func:`~emergence_lib.engine.runs.execute`).
-            None (the default) decides per chapter: those with runs to train
-            (:func:`~emergence_lib.experiments.chapters_to_train`) one at a time, their sweeps using the cores, then
-            the others, which read stored runs, one per core (a rebuild with nothing changed: every chapter).
+            None (the default) first trains every run the chapters would train (:func:`train_first`) and takes
+            the timings they show (:func:`time_alone`), then executes the chapters, which read them, one per core; a chapter that still has runs to train (the
+            training stopped) runs alone first, its sweeps using the cores
+            (:func:`~emergence_lib.experiments.chapters_to_train`).
 
     Returns:
         One :class:`ChapterRun` per chapter; execution goes on after a failure so every failure is reported.
@@ -374,6 +376,11 @@ def execute(
     done: dict[str, ChapterRun] = {}
     # data/ and results/ of the book root, though the kernels start in the staging copy
     with _project_root(root):
+        if jobs is None:
+            training = train_first(profile, selected, device, log)
+            if training["runs"]:  # else the status page keeps saying how the stored runs were trained
+                _update_records(staging, profile, training=training)
+            time_alone(profile, selected, log)
         waves = _waves(selected, profile, jobs)
         log(f"executing {len(selected)} chapter(s), profile={profile}, device={device}, into {staging}"
             + "".join(f"; {len(wave)} {at_once} at a time" for wave, at_once in waves if at_once > 1 and wave))
@@ -390,6 +397,70 @@ def execute(
     if failed:
         log(failure_report(failed, len(runs)))
     return runs
+
+
+def train_first(profile: str, chapters: Sequence[str], device: str, log: Callable[[str], None] = print) -> dict:
+    """Train the runs ``chapters`` would train (:func:`~emergence_lib.experiments.to_train`: the longest first) in
+    one sweep, one worker per core on the CPU (:func:`~emergence_lib.experiments.sweep_jobs`).
+
+    Chapter by chapter, each sweep's last runs leave cores idle, and so does a chapter's own work between and
+    after its sweeps; trained first, the runs keep every core busy, and the chapters, which then only read them
+    and compute what they show, execute side by side. What a chapter computes never depends on it: a run is the
+    same wherever it is trained. A failure stops the sweep but not the book: the chapters train what is missing
+    and show the error.
+
+    Returns:
+        The record the status page shows: ``runs`` (to train), ``trained``, ``workers``, ``seconds``, ``ok``,
+        ``error`` and ``executed_at``.
+    """
+    from .. import experiments
+    from ..engine import runs as stored
+    from ..engine.data import DatasetFallbackWarning
+
+    start = time.perf_counter()
+    workers = experiments.sweep_jobs(profile, device)
+    configs, error = [], None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DatasetFallbackWarning)  # each chapter says what data it used
+            configs = experiments.to_train(profile, [Path(name).name for name in chapters])
+            if configs:
+                log(f"training the {len(configs)} run(s) the chapters read, {workers} at a time")
+            stored.run_sweep(configs, n_jobs=workers, device=device, progress=False)
+    except Exception as exc:  # the chapters train what is missing, and their pages show the error
+        error = f"{type(exc).__name__}: {exc}"
+        log(f"  training stopped ({error}); the chapters train the runs still missing")
+    finally:
+        _release_accelerator_memory()
+    record = {"runs": len(configs), "trained": sum(stored.is_done(c) for c in configs), "workers": workers,
+              "seconds": time.perf_counter() - start, "ok": error is None, "error": error, "executed_at": _now()}
+    if configs:
+        log(f"  {'training':<40} {record['seconds']:7.1f} s  {'ok' if error is None else 'FAILED'}")
+    return record
+
+
+def time_alone(profile: str, chapters: Sequence[str], log: Callable[[str], None] = print) -> None:
+    """Take the timings ``chapters`` show (:data:`~emergence_lib.experiments.TIMED_ALONE`) now, before the
+    chapters execute side by side: a time taken beside another chapter would be that of a shared machine. Each is
+    kept per machine and code, and the chapter reads it back; a failure is left to the chapter, which shows it."""
+    from .. import experiments
+
+    for name in chapters:
+        timing = experiments.TIMED_ALONE.get(Path(name).name)
+        if timing is None:
+            continue
+        try:
+            timing(profile)
+        except Exception as exc:
+            log(f"  timing for {name} failed ({type(exc).__name__}: {exc}); the chapter times it")
+
+
+def _release_accelerator_memory() -> None:
+    """Hand back what training cached on a GPU: this process waits while the chapters' kernels need it."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _waves(selected: list[str], profile: str, jobs: int | None) -> list[tuple[list[str], int]]:
@@ -446,19 +517,25 @@ def status_records(profile: str, out: str | Path | None = None, root: str | Path
 
 
 def _read_records(path: Path) -> dict[str, dict]:
+    chapters = _read_status(path).get("chapters", {})
+    return dict(chapters) if isinstance(chapters, dict) else {}
+
+
+def _read_status(path: Path) -> dict:
+    """Everything :data:`STATUS_RECORDS` holds (``profile``, ``chapters``, ``training``); empty when unreadable."""
     if not path.is_file():
         return {}
     try:
-        return dict(json.loads(path.read_text(encoding="utf-8")).get("chapters", {}))
-    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):  # written atomically: only a hand edit
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:  # not JSON (written atomically: only a hand edit)
         return {}
+    return content if isinstance(content, dict) else {}
 
 
 def _record_run(staging: Path, run: ChapterRun, profile: str, environment: dict) -> None:
     """Replace ``run``'s chapter record in the staging folder's :data:`STATUS_RECORDS`, keeping the others.
     ``environment`` holds the :data:`_ENVIRONMENT` entries and ``at_once``, the chapters executed side by side."""
-    path = staging / STATUS_RECORDS
-    records = _read_records(path)
+    records = _read_records(staging / STATUS_RECORDS)
     records[run.name] = {
         "profile": profile,
         "seconds": run.seconds,
@@ -467,7 +544,15 @@ def _record_run(staging: Path, run: ChapterRun, profile: str, environment: dict)
         "executed_at": _now(),
         **environment,
     }
-    atomic_write_text(path, json.dumps({"profile": profile, "chapters": records}, indent=2, sort_keys=True) + "\n")
+    _update_records(staging, profile, chapters=records)
+
+
+def _update_records(staging: Path, profile: str, **entries: object) -> None:
+    """Replace ``entries`` (``chapters``: the chapter records; ``training``: :func:`train_first`'s) in the staging
+    folder's :data:`STATUS_RECORDS`, keeping the others."""
+    path = staging / STATUS_RECORDS
+    content = {"chapters": {}, **_read_status(path), **entries, "profile": profile}
+    atomic_write_text(path, json.dumps(content, indent=2, sort_keys=True) + "\n")
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -497,7 +582,8 @@ def write_status_page(profile: str, out: str | Path | None = None, root: str | P
 
     :func:`execute` records every executed chapter (profile, time, ok or failed, device, versions) in
     ``_build/executed/<profile>/status.json`` (:func:`status_records`), replacing that chapter's record and
-    keeping the others, and rewrites the page when it is done; :func:`build_site` rewrites it with the build date
+    keeping the others (and the record of the latest :func:`train_first` that trained runs, which the page states
+    above the table), and rewrites the page when it is done; :func:`build_site` rewrites it with the build date
     and the commit. The page in git only says that it is filled in when the book is built.
 
     One row per chapter of ``_toc.yml``, in reading order: result, time and execution date; the profile, device,
@@ -516,6 +602,7 @@ def write_status_page(profile: str, out: str | Path | None = None, root: str | P
         return None
     staging = staging_dir(profile, out, root)
     records = status_records(profile, out, root)
+    training = _read_status(staging / STATUS_RECORDS).get("training")
     chapters = list_chapters(root)
     commit = _git_commit(root)
     source = f" from commit `{commit}`" if commit else ""
@@ -537,6 +624,7 @@ def write_status_page(profile: str, out: str | Path | None = None, root: str | P
         f"{when} Every chapter of this site was executed with the profile `{_md(profile)}` by",
         f"`python -m emergence_lib.book`{how_to}; this table is written from those executions.",
         *(["", f"Every executed chapter ran with: {ran}."] if shared else []),
+        *(["", _training_line(training)] if training else []),
         "",
         "| " + " | ".join(columns) + " |",
         "|" + "---|" * len(columns),
@@ -560,6 +648,18 @@ def write_status_page(profile: str, out: str | Path | None = None, root: str | P
     page = staging / STATUS_PAGE
     atomic_write_text(page, "\n".join(lines) + "\n")
     return page
+
+
+def _training_line(record: dict) -> str:
+    """What the status page says of :func:`train_first`'s record: the chapters' times below leave it out."""
+    runs, trained = record.get("runs", 0), record.get("trained", 0)
+    when = _md(record.get("executed_at", "?"))
+    took = _md(f"{float(record.get('seconds', 0)):.1f}\u00a0s, {record.get('workers', 1)} at a time")
+    if record.get("ok", True):
+        return (f"Before the chapters, the {runs} runs they read were trained in one sweep ({took}; finished "
+                f"{when}); the chapters' times below do not include it.")
+    return (f"Before the chapters, {trained} of the {runs} runs they read were trained in one sweep ({took}; "
+            f"stopped {when}): {_md(record.get('error'))}. The chapters trained the rest.")
 
 
 def build_site(profile: str = "default", out: str | Path | None = None, root: str | Path | None = None,
@@ -708,8 +808,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sub.add_argument("--chapter", action="append", help="run only this chapter (repeatable)")
         sub.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICES)} (default: auto)")
         sub.add_argument("--out", default=None, help="folder receiving _build/ (default: the book root)")
-        sub.add_argument("--jobs", type=int, default=None, help="chapters executed side by side, one thread each "
-                         "(default: those that only read stored runs, one per core; the others one at a time)")
+        sub.add_argument("--jobs", type=int, default=None, help="chapters executed side by side, one thread each, "
+                         "each training its own runs (default: the runs first, in one sweep over the cores, then "
+                         "the chapters one per core)")
     sub = commands.add_parser("student", help="write the chapters without solutions and outputs, to hand out")
     sub.add_argument("--out", default=None, help="folder receiving the notebooks (default: _build/student)")
     sub.add_argument("--chapter", action="append", help="copy only this chapter (repeatable)")

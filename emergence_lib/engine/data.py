@@ -360,27 +360,29 @@ def _digits_splits():
 
 
 def distinct_datasets(
-    names: Sequence[str], probe_size: int = 512, published: Callable[[str], bool] | None = None
+    names: Sequence[str], probe_size: int = 512, published: Callable[[str], bool] | None = None,
+    log: Callable[[str], None] | None = print,
 ) -> list[str]:
-    """The datasets of ``names`` worth running here, printing what data each really is.
+    """The datasets of ``names`` worth running here, saying (to ``log``; None: silently) what data each really is.
 
     A dataset with published results (``published(name)`` true) is kept without loading it. Otherwise it is
     loaded (announcing any fallback) and kept unless it falls back to the same stand-in as an earlier name:
     two names standing in for the same data would train identical networks twice.
     """
+    log = log or (lambda line: None)
     chosen, stand_ins = [], {}
     for name in names:
         if published is not None and published(name):
-            print(f"{name}: published results (they record the data they were computed on)")
+            log(f"{name}: published results (they record the data they were computed on)")
             chosen.append(name)
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DatasetFallbackWarning)  # summary() below says it plainly
             data = load_dataset(name, probe_size=probe_size)
-        print(data.summary())
+        log(data.summary())
         if data.fallback and data.used in stand_ins:
-            print(f"{name}: not available here; its stand-in is the data already used for {stand_ins[data.used]}, "
-                  "so it is skipped")  # fmt: skip
+            log(f"{name}: not available here; its stand-in is the data already used for {stand_ins[data.used]}, "
+                "so it is skipped")  # fmt: skip
             continue
         stand_ins[data.used] = name
         chosen.append(name)

@@ -36,12 +36,13 @@ JOBS = max(1, min(2, os.cpu_count() or 1))
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[book.ChapterRun], Path]:
-    """Execute every chapter (smoke, cpu) into a temporary folder, then build the site with -W."""
+    """Execute every chapter (smoke, cpu) into a temporary folder, as `make book` does (the runs first, then the
+    chapters side by side), then build the site with -W."""
     out = tmp_path_factory.mktemp("book")
     with pytest.MonkeyPatch.context() as patch:
         # datasets, stored runs and results of the tests go to the temporary folder, not the repository's data/
         patch.setenv(book.PROJECT_ROOT_VARIABLE, str(out))
-        runs = book.execute(profile="smoke", device="cpu", out=out, jobs=JOBS)
+        runs = book.execute(profile="smoke", device="cpu", out=out)
     failed = [run for run in runs if not run.ok]
     assert not failed, book.failure_report(failed, len(runs))
     html = book.build_site("smoke", out=out, strict=True)
@@ -498,6 +499,59 @@ def test_status_page_lists_every_executed_chapter_with_time_and_profile(site) ->
         assert row["result"] == "ok" and row["time"] == f"{run.seconds:.1f} s{star}" and row["executed"].endswith("UTC")
     assert ("Executed side by side with other chapters" in said) == (JOBS > 1)
     assert "filled in when the book is built" in (ROOT / "book" / "status.md").read_text()  # git: placeholder only
+
+
+@pytest.mark.filterwarnings("ignore::emergence_lib.engine.data.DatasetFallbackWarning")
+def test_runs_and_timings_come_before_the_chapters_which_train_only_their_single_runs(site) -> None:
+    from emergence_lib import experiments
+
+    out, _, html = site
+    record = json.loads((book.staging_dir("smoke", out) / book.STATUS_RECORDS).read_text())["training"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(book.PROJECT_ROOT_VARIABLE, str(out))
+        planned = {c.key for e in experiments.planned("smoke") for c in e.configs}
+    stored = {path.name for path in (out / "data" / "runs").iterdir() if not path.name.startswith(".")}
+    assert record["ok"] and record["runs"] == record["trained"] == len(planned) and planned <= stored
+    # Besides them, the chapters trained only the runs of their own cells (`el.execute`), never an experiment's
+    # runs: those `planned` missed would be trained chapter by chapter again, one experiment at a time.
+    cells = [c for name in book.list_chapters() for c in nbformat.read(ROOT / f"{name}.ipynb", 4).cells
+             if c.cell_type == "code"]  # fmt: skip
+    assert len(stored - planned) <= sum(len(re.findall(r"\bel\.execute\(", c.source)) for c in cells)
+    said = " ".join(re.sub(r"<[^>]+>", "", (html / "book" / "status.html").read_text()).split())
+    assert f"the {len(planned)} runs they read were trained in one sweep (" in said and "do not include it" in said
+    # the timings a chapter shows were taken before the chapters ran side by side, and read back there
+    for name in experiments.TIMED_ALONE:
+        executed = nbformat.read(book.staging_dir("smoke", out) / "book" / f"{name}.ipynb", 4)
+        printed = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs)
+        assert "timed on this machine with this code before; read from" in printed
+
+
+def test_a_failed_training_leaves_the_runs_to_the_chapters_and_says_so(tmp_path: Path, monkeypatch) -> None:
+    from emergence_lib import experiments
+
+    monkeypatch.setenv(book.PROJECT_ROOT_VARIABLE, str(tmp_path))
+    config = el.get_profile("smoke").run_config("mnist_subset", "mlp", seed=0)
+    monkeypatch.setattr(experiments, "to_train", lambda profile, chapters: [config])
+    monkeypatch.setattr(el.runs, "run_sweep", lambda *args, **kwargs: 1 / 0)
+    lines: list[str] = []
+    record = executor.train_first("smoke", ["book/feedforward"], "cpu", log=lines.append)
+    assert not record["ok"] and record["error"] == "ZeroDivisionError: division by zero"
+    assert (record["runs"], record["trained"], record["workers"]) == (1, 0, 1)
+    assert "training stopped (ZeroDivisionError" in "\n".join(lines)
+    line = executor._training_line(record)
+    assert "0 of the 1 runs they read were trained" in line and "The chapters trained the rest." in line
+    assert "the 1 runs they read were trained" in executor._training_line({**record, "ok": True, "trained": 1})
+
+
+def test_a_failed_timing_is_left_to_its_chapter(monkeypatch) -> None:
+    from emergence_lib import experiments
+
+    timed = []
+    monkeypatch.setattr(experiments, "TIMED_ALONE", {"feedforward": lambda profile: timed.append(profile) or 1 / 0})
+    lines: list[str] = []
+    executor.time_alone("smoke", ["book/method", "book/feedforward"], log=lines.append)
+    assert timed == ["smoke"] and lines == [
+        "  timing for book/feedforward failed (ZeroDivisionError: division by zero); the chapter times it"]
 
 
 @pytest.fixture(scope="module")
