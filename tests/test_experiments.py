@@ -214,7 +214,8 @@ def test_measure_cost_times_once_per_machine_and_code(tmp_path: Path, monkeypatc
     assert len(timed) == 6
     monkeypatch.setattr(experiments.fingerprint, "current", lambda: "other code")
     experiments.measure_cost("smoke", repeats=1)
-    experiments.measure_cost("smoke", repeats=1, refresh=True)
+    again = experiments.measure_cost("smoke", repeats=1, refresh=True)
+    assert again.drop(columns="seconds").equals(first.drop(columns="seconds"))  # the same seeded networks
     assert len(timed) == 12
     assert len(list((tmp_path / "data" / "derived" / "smoke").glob("measure-cost-*.csv"))) == 3
 
