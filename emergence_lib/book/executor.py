@@ -344,7 +344,8 @@ def execute(
             small profiles, where starting kernels and one-thread computations leave cores idle. Their chapters'
             runs are stored once whichever chapter trains them first (:func:`~emergence_lib.engine.runs.execute`).
             None (the default) first trains every run the chapters would train (:func:`train_first`) and takes
-            the timings they show (:func:`time_alone`), then executes the chapters, which read them, one per core; a chapter that still has runs to train (the
+            the timings they show (:func:`time_alone`), then executes the chapters, which read them, one per core
+            (those that probe trained networks first); a chapter that still has runs to train (the
             training stopped) runs alone first, its sweeps using the cores
             (:func:`~emergence_lib.experiments.chapters_to_train`).
 
@@ -475,7 +476,11 @@ def _waves(selected: list[str], profile: str, jobs: int | None) -> list[tuple[li
 
     training = experiments.chapters_to_train(profile, [Path(n).name for n in first])
     alone = [n for n in first if Path(n).name in training]
-    return [(alone, 1), ([n for n in first if n not in alone], os.cpu_count() or 1), (last, 1)]
+    # Those that probe trained networks (landscapes, Hessians, skips) have the most work once the runs exist:
+    # started first, they do not leave one core to finish alone.
+    probing = {e.chapter for e in experiments.every(profile) if not e.histories}
+    beside = sorted((n for n in first if n not in alone), key=lambda n: Path(n).name not in probing)
+    return [(alone, 1), (beside, os.cpu_count() or 1), (last, 1)]
 
 
 def failure_report(failed: Sequence[ChapterRun], total: int) -> str:

@@ -196,6 +196,10 @@ def test_by_default_chapters_that_train_run_alone_and_the_others_side_by_side(mo
         (["book/b"], 1), (["book/a", "book/c"], cores), (["book/scorecard"], 1)]  # fmt: skip
     assert asked == [["a", "b", "c"]]
     assert executor._waves(chapters, "smoke", 1) == [(chapters, 1)]
+    # the chapters that probe trained networks (derived tables, not histories) have the most work: they start first
+    probing = ["book/feedforward", "book/landscape", "book/robustness", "book/your_network"]
+    assert executor._waves(probing, "smoke", None)[1][0] == [
+        "book/landscape", "book/your_network", "book/feedforward", "book/robustness"]
     assert executor._waves(chapters, "smoke", 3) == [(chapters[:3], 3), (["book/scorecard"], 3)]
 
 
