@@ -655,8 +655,8 @@ def to_train(profile: str | Profile, chapters: Sequence[str] | None = None) -> l
         d = data[c.dataset]
         network = (c.model, json.dumps(c.model_args, sort_keys=True), c.dataset)
         if network not in flops:
-            flops[network] = _forward_flops(build_model(c.model, d.input_shape, d.num_classes,
-                                                        background=d.background, **c.model_args), d.input_shape)
+            with torch.random.fork_rng(devices=[]):  # initial_model seeds torch's generator: leave the caller's
+                flops[network] = _forward_flops(stored.initial_model(c, d), d.input_shape)
         return flops[network] * c.train.epochs * (c.train_size or len(d.x_train))
 
     return sorted(configs.values(), key=work, reverse=True)
