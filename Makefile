@@ -24,9 +24,11 @@ help:
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
+# --no-compile: pip would byte-compile every installed module (torch's thousands) up front, about 40% of the
+# install's time; Python compiles the few a run imports on first use, and keeps them.
 $(STAMP): pyproject.toml | $(PY)
 	@echo "installing emergence_lib with its book and test extras into $(VENV) (the first time takes minutes)"
-	$(PY) -m pip install --quiet -e '.[book,test]'
+	$(PY) -m pip install --quiet --no-compile -e '.[book,test]'
 	touch $@
 
 venv: $(STAMP)
@@ -49,7 +51,7 @@ test: $(STAMP)
 BENCH_STAMP := $(VENV)/.installed-bench
 
 $(BENCH_STAMP): pyproject.toml | $(STAMP)
-	$(PY) -m pip install --quiet -e '.[book,test,bench]'
+	$(PY) -m pip install --quiet --no-compile -e '.[book,test,bench]'
 	touch $@
 
 bench: $(STAMP) $(BENCH_STAMP)
