@@ -402,7 +402,8 @@ def execute(
 
 def train_first(profile: str, chapters: Sequence[str], device: str, log: Callable[[str], None] = print) -> dict:
     """Train the runs ``chapters`` would train (:func:`~emergence_lib.experiments.to_train`: the longest first) in
-    one sweep, one worker per core on the CPU (:func:`~emergence_lib.experiments.sweep_jobs`).
+    one sweep, one worker per core on the CPU also for a profile that only checks the code, never more workers than
+    runs (:func:`~emergence_lib.experiments.sweep_jobs` with ``whole_book``).
 
     Chapter by chapter, each sweep's last runs leave cores idle, and so does a chapter's own work between and
     after its sweeps; trained first, the runs keep every core busy, and the chapters, which then only read them
@@ -419,12 +420,12 @@ def train_first(profile: str, chapters: Sequence[str], device: str, log: Callabl
     from ..engine.data import DatasetFallbackWarning
 
     start = time.perf_counter()
-    workers = experiments.sweep_jobs(profile, device)
-    configs, error = [], None
+    workers, configs, error = 1, [], None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DatasetFallbackWarning)  # each chapter says what data it used
             configs = experiments.to_train(profile, [Path(name).name for name in chapters])
+            workers = min(experiments.sweep_jobs(profile, device, whole_book=True), max(1, len(configs)))
             if configs:
                 log(f"training the {len(configs)} run(s) the chapters read, {workers} at a time")
             stored.run_sweep(configs, n_jobs=workers, device=device, progress=False)
