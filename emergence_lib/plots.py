@@ -10,7 +10,6 @@ import textwrap
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
-import networkx as nx
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -333,6 +332,8 @@ def draw_network(
         ax: where to draw (default: a new figure).
         threshold: the threshold, for the legend (optional).
     """
+    import networkx as nx  # here: one figure draws with it, and every chapter kernel and worker imports this module
+
     if ax is None:
         _, ax = plt.subplots(figsize=(1.6 * len(active) + 1, 3.6))
     G = nx.DiGraph()
