@@ -377,12 +377,14 @@ def execute(
     done: dict[str, ChapterRun] = {}
     # data/ and results/ of the book root, though the kernels start in the staging copy
     with _project_root(root):
+        trained = False
         if jobs is None:
             training = train_first(profile, selected, device, log)
             if training["runs"]:  # else the status page keeps saying how the stored runs were trained
                 _update_records(staging, profile, training=training)
+            trained = training["ok"]
             time_alone(profile, selected, log)
-        waves = _waves(selected, profile, jobs)
+        waves = _waves(selected, profile, jobs, trained)
         log(f"executing {len(selected)} chapter(s), profile={profile}, device={device}, into {staging}"
             + "".join(f"; {len(wave)} {at_once} at a time" for wave, at_once in waves if at_once > 1 and wave))
         for wave, at_once in waves:
@@ -465,8 +467,10 @@ def _release_accelerator_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def _waves(selected: list[str], profile: str, jobs: int | None) -> list[tuple[list[str], int]]:
-    """The chapters in the order they start, as waves of (chapters, how many at a time); see :func:`execute`."""
+def _waves(selected: list[str], profile: str, jobs: int | None, trained: bool = False) -> list[tuple[list[str], int]]:
+    """The chapters in the order they start, as waves of (chapters, how many at a time); see :func:`execute`.
+    ``trained``: :func:`train_first` stored every run the chapters read, so none is left to train alone (listing
+    them again took seconds)."""
     last = [n for n in selected if n in AFTER_THE_OTHERS]
     first = [n for n in selected if n not in AFTER_THE_OTHERS]
     if jobs == 1:
@@ -475,7 +479,7 @@ def _waves(selected: list[str], profile: str, jobs: int | None) -> list[tuple[li
         return [(first, jobs), (last, jobs)]
     from .. import experiments
 
-    training = experiments.chapters_to_train(profile, [Path(n).name for n in first])
+    training = set() if trained else experiments.chapters_to_train(profile, [Path(n).name for n in first])
     alone = [n for n in first if Path(n).name in training]
     # Those that probe trained networks (landscapes, Hessians, skips) have the most work once the runs exist:
     # started first, they do not leave one core to finish alone.

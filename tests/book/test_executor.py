@@ -195,6 +195,10 @@ def test_by_default_chapters_that_train_run_alone_and_the_others_side_by_side(mo
     assert executor._waves(chapters, "smoke", None) == [
         (["book/b"], 1), (["book/a", "book/c"], cores), (["book/scorecard"], 1)]  # fmt: skip
     assert asked == [["a", "b", "c"]]
+    # after a training of every run the chapters read (train_first), none is left to train: nothing is listed again
+    assert executor._waves(chapters, "smoke", None, trained=True) == [
+        ([], 1), (["book/a", "book/b", "book/c"], cores), (["book/scorecard"], 1)]  # fmt: skip
+    assert asked == [["a", "b", "c"]]
     assert executor._waves(chapters, "smoke", 1) == [(chapters, 1)]
     # the chapters that probe trained networks (derived tables, not histories) have the most work: they start first
     probing = ["book/feedforward", "book/landscape", "book/robustness", "book/your_network"]
