@@ -60,9 +60,12 @@ class Dataset:
         fallback: True when the data is not the dataset asked for (a stand-in, or a subset standing in for it).
         x_train, x_test: float32 ``(N, C, H, W)`` images, standardized per channel with the training split's
             mean and (unbiased) std, computed on the full training split, before any ``train_size`` subset.
+            ``x_test`` is in a seeded order whose head is the probe (the whole split reordered without
+            ``test_size``); a smaller ``test_size`` keeps a prefix of a larger one.
         y_train, y_test: int64 labels.
         probe: ``(probe_size, C, H, W)`` fixed probe batch: held-out samples from the full test split, chosen
-            by the seed alone (it does not change with ``train_size``/``test_size``).
+            by the seed alone (it does not change with ``train_size``/``test_size``). The test set's first
+            samples when it has at least ``probe_size`` (``x_test[:probe_size]``).
         num_classes: number of classes.
         mean, std: the per-channel statistics used, to undo the normalization (e.g. to show images).
         used: the name (in :data:`DATASETS`) of the data really used: ``name``, or the stand-in's name when
@@ -195,10 +198,16 @@ def load_dataset(
 
     if not 1 <= probe_size <= len(x_test):
         raise ValueError(f"probe_size={probe_size} must be between 1 and the test split's size {len(x_test)}")
-    # Separate random streams, so the probe does not move when train_size/test_size change.
-    probe = x_test[_permutation(len(x_test), seed, stream=2)[:probe_size].to(device)]
+    if test_size is not None and not 1 <= test_size <= len(x_test):
+        raise ValueError(f"test_size={test_size} must be between 1 and the test split's size {len(x_test)}")
+    # One seeded order of the test split: the probe is its head and the test set its first test_size samples (all
+    # of them, reordered, for None). So the probe does not move when train_size/test_size change, and it is the
+    # test set's first samples whenever the test set is at least as large: train() then records the probe's
+    # activity in the test evaluation's forward pass.
+    order = _permutation(len(x_test), seed, stream=2).to(device)
+    probe = x_test[order[:probe_size]]
+    x_test, y_test = x_test[order[:test_size]], y_test[order[:test_size]]
     x_train, y_train = _subset(x_train, y_train, train_size, seed, stream=0, split="train")
-    x_test, y_test = _subset(x_test, y_test, test_size, seed, stream=1, split="test")
     sizes = " / ".join(f"{n:,} {split}" if n == of else f"{n:,} of {of:,} {split}"
                        for n, of, split in zip((len(x_train), len(x_test)), full, ("train", "test")))  # fmt: skip
 

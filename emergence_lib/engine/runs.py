@@ -37,7 +37,7 @@ from .prune import PruneConfig, Pruner
 from .train import (Measures, TrainConfig, TrainingDiverged, Trajectory, check_variants, progress_bar,
                     resolve_device, train)
 
-RESULTS_VERSION = 5
+RESULTS_VERSION = 6
 """Bump when a change to the code alters stored results: every run key changes and runs are redone. The code
 each version was computed by is fingerprinted (:mod:`~emergence_lib.engine.fingerprint`; a test fails when the
 code changes and the fingerprint is not recorded). 3 (2026-12-01): CPU runs use :data:`RUN_THREADS` thread(s),
@@ -48,7 +48,11 @@ that differ in the last bits (sums run in another order): convolutional networks
 :data:`~emergence_lib.metric.activity.PROBE_BATCH` samples. 5 (2026-12-02): unstructured pruning chooses among weights
 whose scores tie at the cut the first ones (:func:`~emergence_lib.engine.prune.magnitude`), where ``torch.topk`` left
 them to its internal order, which may differ between devices; the same masks for every ``default`` run (all 147
-pruned configs checked), another mask for 1 in 12 of the ``paper`` profile's pruned VGG-19s checked."""
+pruned configs checked), another mask for 1 in 12 of the ``paper`` profile's pruned VGG-19s checked. 6
+(2026-12-02): the test set is the head of one seeded order of the test split whose first samples are the probe
+(:func:`~emergence_lib.load_dataset`; other test samples than before), so that training records the probe in the
+test evaluation's forward pass; the probe pass runs convolutions in channels-last layout; path counts beyond
+2**53 may differ in the last bit (all start layers counted in one pass)."""
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,9 @@ from torch.nn.utils import prune as torch_prune
 from tqdm.auto import tqdm
 
 from .._checks import check_choice
+from .._layout import channels_last, has_batch_norm
 from ..metric.graph import weight_norm
-from ..metric.activity import Capture, capture_activity
+from ..metric.activity import PROBE_BATCH, Capture, ProbeRecorder, capture_activity
 from ..metric.emergence import check_settings, measure, settings_free
 
 OPTIMIZERS = ("sgd", "adam")
@@ -96,7 +97,8 @@ class TrainState:
 
     def capture(self) -> Capture:
         """The probe batch's activations in the model as it is now: one forward pass and one node-graph build,
-        shared by every emergence measurement of the epoch (taken again once the model has changed)."""
+        shared by every emergence measurement of the epoch (taken again once the model has changed). In
+        :func:`train`, the test evaluation's forward pass, where it can serve (see :func:`train`)."""
         if self._capture is None or not self._capture.matches(self.model):  # none yet, or the model changed since
             self._capture = capture_activity(self.model, self.data.probe.to(self.device))
         return self._capture
@@ -166,22 +168,31 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     )
 
 
-EVAL_BATCH = 256
+EVAL_BATCH = PROBE_BATCH
 """Samples per forward pass of :func:`evaluate`. On a CPU, the activations of larger batches fall out of the cache
 (measured with one thread: the default profile's VGG evaluates 2,048 samples 1.7x faster in batches of 256 than
-of 1,024)."""
+of 1,024). The probe pass's batches: the test evaluation that serves as the probe pass computes what
+:func:`~emergence_lib.capture_activity` would."""
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = EVAL_BATCH) -> tuple[float, float]:
+def evaluate(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int = EVAL_BATCH,
+    forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> tuple[float, float]:
     """Mean cross-entropy loss and accuracy of ``model`` in eval mode (its mode is restored), its convolutions run
-    in channels-last layout (:func:`channels_last`)."""
+    in channels-last layout (:func:`~emergence_lib._layout.channels_last`). ``forward`` computes the logits in
+    place of ``model`` (a :class:`~emergence_lib.metric.activity.ProbeRecorder`)."""
     was_training = model.training
     model.eval()
+    forward = forward or model
     loss, correct = torch.zeros((), device=x.device), torch.zeros((), device=x.device)
     with channels_last(model):
         for i in range(0, len(x), batch_size):
-            logits = model(x[i : i + batch_size]).float()
+            logits = forward(x[i : i + batch_size]).float()
             loss += nn.functional.cross_entropy(logits, y[i : i + batch_size], reduction="sum")
             correct += (logits.argmax(dim=1) == y[i : i + batch_size]).sum()
     model.train(was_training)
@@ -202,50 +213,6 @@ def train_eval_indices(n_train: int, size: int) -> torch.Tensor:
     """
     order = torch.randperm(n_train, generator=torch.Generator().manual_seed(TRAIN_EVAL_SEED))
     return order[: min(size, n_train)].sort().values
-
-
-@contextlib.contextmanager
-def channels_last(model: nn.Module) -> Iterator[None]:
-    """Convolution weights in channels-last memory layout for the duration: how :func:`train` trains and
-    :func:`evaluate` evaluates.
-
-    PyTorch then runs convolutions in that layout whatever the input's, and (without BatchNorm) every convolution's
-    output is laid out so too, so the ReLU and pooling after it run in that layout; this trains the default
-    profile's VGG about 1.2x and evaluates it about 1.4x faster on a CPU than the default layout (measured with one
-    thread). The values are the same; only the order of the arithmetic changes. On leaving, the weights are back in
-    the default layout, which everything else expects (``torch.nn.utils.prune`` flattens weights with ``view``); the
-    optimizer keeps its ``Parameter`` objects, whose data alone is laid out anew.
-
-    Example:
-        >>> import torch
-        >>> conv = torch.nn.Conv2d(2, 4, 3)
-        >>> with channels_last(conv):
-        ...     conv.weight.is_contiguous(memory_format=torch.channels_last)
-        True
-        >>> conv.weight.is_contiguous()
-        True
-    """
-    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
-    weights = [p for m in convs for p in m.parameters(recurse=False) if p.dim() == 4]
-    for p in weights:
-        p.data = p.data.contiguous(memory_format=torch.channels_last)
-    # A one-channel input (an image in grey) is in both layouts, and the convolution then answers in the default
-    # one: the pooling after it ran 2.4x slower than in channels-last (the default VGG's poolings took a fifth of
-    # its training time, most of it the first). The copy changes no value. Not with BatchNorm, whose CPU kernels
-    # are slower in channels-last (measured: the default VGG with BatchNorm trained about 1.1x slower).
-    batch_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-    hooks = [] if batch_norm else [m.register_forward_hook(_channels_last_output) for m in convs]
-    try:
-        yield
-    finally:
-        for hook in hooks:
-            hook.remove()
-        for p in weights:
-            p.data = p.data.contiguous()
-
-
-def _channels_last_output(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
-    return output.contiguous(memory_format=torch.channels_last)
 
 
 @contextlib.contextmanager
@@ -334,7 +301,10 @@ def train(
 
     The loop is deliberately plain: data already on the device, one ``randperm`` per epoch (drawn on the CPU from
     ``config.seed``, so the batch order is the same on every device), losses summed on the device and read once
-    per epoch (no per-batch synchronization).
+    per epoch (no per-batch synchronization). Emergence is tracked without a forward pass of its own where the
+    probe is the first samples of the test set (as :func:`~emergence_lib.load_dataset` lays them out) and the model
+    has no BatchNorm: the test evaluation's forward pass records the probe's activity, the values a separate probe
+    pass computes (same mode, batches and layout).
 
     Args:
         model: the network; moved to ``device``.
@@ -372,6 +342,13 @@ def train(
     order = torch.Generator().manual_seed(config.seed)  # batch order, drawn on the CPU for reproducibility
     autocast = config.amp and device.type == "cuda"
     state = TrainState(model, make_optimizer(model, config), data, config, device)
+    probe = data.probe.to(device)
+    probe_first = (
+        config.track_emergence
+        and not has_batch_norm(model)
+        and len(probe) <= len(x_test)
+        and torch.equal(probe, x_test[: len(probe)])
+    )
     for cb in callbacks:
         cb.on_train_begin(state)
 
@@ -379,7 +356,12 @@ def train(
         record: dict = {"epoch": epoch}
         record["train_loss"], record["train_acc"] = evaluate(model, x_fixed, y_fixed)
         record["train_loss_running"], record["train_acc_running"] = running
-        record["test_loss"], record["test_acc"] = evaluate(model, x_test, y_test)
+        # Where the probe is the test set's first samples and eval mode is the probe's mode (no BatchNorm), the test
+        # evaluation's forward pass is the probe pass: tracking then costs no forward pass of its own.
+        recorder = ProbeRecorder(model, len(data.probe)) if probe_first else None
+        record["test_loss"], record["test_acc"] = evaluate(model, x_test, y_test, forward=recorder)
+        if recorder is not None:
+            state._capture = recorder.capture()
         record["seconds"] = seconds
         record["weight_norm"] = weight_norm(model)
         record.update(_emergence(state))

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from .._checks import check_choice, check_threshold
+from .._layout import channels_last, has_batch_norm
 from .graph import LAYERS, NodeGraph, node_graph, probe_module
 
 REDUCES = ("mean", "any", "per_sample")
@@ -193,22 +194,71 @@ def capture_activity(
     check_choice("layers", layers, LAYERS)
     if not isinstance(probe, torch.Tensor) or probe.dim() < 2 or len(probe) == 0:
         raise ValueError("probe must be a non-empty batch tensor of shape (B, ...)")
-    graph = graph or node_graph(model, layers=layers)
     device = next(model.parameters()).device
     # BatchNorm normalizes with the whole probe's statistics: one pass. Otherwise every sample is computed on its
     # own, and passes of PROBE_BATCH samples keep the activations in the CPU's cache.
-    norms = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-    step = len(probe) if norms else PROBE_BATCH
-    starts = range(0, len(probe), step)
-    # The traced model returning every counted layer's activity as soon as it is computed (torch.fx): functional
-    # activations and a module's several calls are read like any activation module.
-    recorder = probe_module(model, [layer.value for layer in graph.layers])
-    with probing(model):
-        passes = [recorder(probe[start : start + step].to(device)) for start in starts]
-    per_sample = [
-        torch.cat([values[k] for values in passes])[:, layer.kept.to(device)] for k, layer in enumerate(graph.layers)
-    ]
-    return Capture(graph=graph, outputs=per_sample, layers=layers, state=_state(model))
+    step = len(probe) if has_batch_norm(model) else PROBE_BATCH
+    graph = graph or node_graph(model, layers=layers)
+
+    def run(layout: Callable[[nn.Module], contextlib.AbstractContextManager]) -> Capture:
+        recorder = ProbeRecorder(model, len(probe), layers=layers, graph=graph)
+        with layout(model), probing(model):
+            for start in range(0, len(probe), step):
+                recorder(probe[start : start + step].to(device))
+        return recorder.capture()
+
+    try:  # the layout train() evaluates in: the test evaluation can then serve as this pass
+        return run(channels_last)
+    except RuntimeError:  # a forward that views a convolution's output (x.view) needs the default layout
+        return run(lambda model: contextlib.nullcontext())
+
+
+class ProbeRecorder:
+    """The model's forward pass, recording the activity of every counted node on the first ``n`` samples it sees.
+
+    :func:`capture_activity` feeds it the probe; :func:`~emergence_lib.train` feeds it the test set, whose first
+    samples are the probe (:func:`~emergence_lib.load_dataset`), so that the test evaluation's forward pass is
+    also the probe pass. Both passes must run the model as the probe pass does (:func:`probing`): the same as
+    evaluation mode for a model without BatchNorm. Call :meth:`capture` once the model's layout is restored.
+
+    Example:
+        >>> import torch, emergence_lib as el
+        >>> _ = torch.manual_seed(0)
+        >>> model, x = el.mlp([4, 8, 8, 3]).eval(), torch.randn(20, 4)
+        >>> recorder = ProbeRecorder(model, 16)
+        >>> with torch.no_grad():
+        ...     logits = [recorder(x[:8]), recorder(x[8:16]), recorder(x[16:])]  # the model's outputs
+        >>> recorder.capture().outputs[0].shape  # the first hidden layer's 8 nodes on the first 16 samples
+        torch.Size([16, 8])
+    """
+
+    def __init__(self, model: nn.Module, n: int, layers: str = "hidden+output", graph: NodeGraph | None = None):
+        check_choice("layers", layers, LAYERS)
+        self.model, self.n, self.layers = model, n, layers
+        self.graph = graph or node_graph(model, layers=layers)
+        self._traced = probe_module(model, [layer.value for layer in self.graph.layers])
+        self._passes: list[tuple[torch.Tensor, ...]] = []
+        self._seen = 0
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self._seen >= self.n:  # the probe is recorded: the plain model
+            return self.model(x)
+        output, values = self._traced(x)
+        self._passes.append(values)
+        self._seen += len(x)
+        return output
+
+    def capture(self) -> Capture:
+        """The :class:`Capture` of the first ``n`` samples, for the model as it is now."""
+        if self._seen < self.n:
+            raise ValueError(f"the recorder has seen {self._seen} samples, fewer than the {self.n} it records")
+        outputs = []
+        for k, layer in enumerate(self.graph.layers):
+            values = torch.cat([values[k] for values in self._passes])[: self.n]
+            # kept: sorted indices, all of them unless isolated nodes were removed (then a copy of those columns)
+            whole = len(layer.kept) == values.shape[1]
+            outputs.append(values if whole else values.index_select(1, layer.kept.to(values.device)))
+        return Capture(graph=self.graph, outputs=outputs, layers=self.layers, state=_state(self.model))
 
 
 def activity(

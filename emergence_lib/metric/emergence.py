@@ -209,16 +209,24 @@ def _pair_counts(
     ends: list[torch.Tensor],
     through: list[torch.Tensor] | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Path counts per pair of layers as ``(mantissa, exponent)``, each ``(L+1, L+1, m)``; ``[i, j]``: i -> j."""
+    """Path counts per pair of layers as ``(mantissa, exponent)``, each ``(L+1, L+1, m)``; ``[i, j]``: i -> j.
+
+    One propagation pass for every start layer at once: block ``i`` of the columns holds the starts of layer ``i``
+    alone, so its counts are the paths that start there. Columns are independent problems in
+    :func:`~emergence_lib.metric.counting.path_counts`, so this is the per-start-layer computation, in a few
+    larger matrix products instead of ``L`` passes of small ones (the many small products cost more than their
+    arithmetic).
+    """
     depth, m = len(starts), starts[0].shape[1]
-    mant = torch.zeros(depth, depth, m, dtype=torch.float64, device=starts[0].device)
-    expo = torch.zeros(depth, depth, m, dtype=torch.int64, device=starts[0].device)
-    for i in range(depth - 1):
-        # Paths that start in layer i only: restrict the graph to layers i..L (edges from earlier layers carry none).
-        only_i = [starts[i]] + [torch.zeros_like(s) for s in starts[i + 1 :]]
-        later = [[(p - i, b) for p, b in incoming if p >= i] for incoming in inputs[i:]]
-        mant[i, i:], expo[i, i:] = path_counts(later, only_i, ends[i:], None if through is None else through[i:])
-    return mant, expo
+    only = []
+    for k, s in enumerate(starts):
+        block = torch.zeros(s.shape[0], depth, m, dtype=s.dtype, device=s.device)
+        block[:, k] = s
+        only.append(block.flatten(1))  # column i * m + c: start layer i, problem c
+    ends = [e.repeat(1, depth) for e in ends]
+    through = None if through is None else [t.repeat(1, depth) for t in through]
+    mant, expo = path_counts(inputs, only, ends, through)  # (end layer j, i * m + c)
+    return mant.view(depth, depth, m).transpose(0, 1), expo.view(depth, depth, m).transpose(0, 1)
 
 
 def _mean(mant: torch.Tensor, expo: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -292,8 +300,12 @@ def measure(
     m = active[0].shape[1] if via is not None else 1
     ones = [torch.ones(n, m, dtype=torch.float64, device=active[0].device) for n in graph.sizes]
 
-    e_pairs = _mean(*_pair_counts(inputs, inactive, active, via), dim=-1)  # mean over samples of E_ij
-    t_pairs = _mean(*_pair_counts(inputs, ones, ones, via), dim=-1)
+    # E (inactive to active) and T (all paths) in one pass: their columns side by side.
+    cat = lambda a, b: [torch.cat(pair, dim=1) for pair in zip(a, b)]  # noqa: E731
+    mant, expo = _pair_counts(inputs, cat(inactive, ones), cat(active, ones), None if via is None else cat(via, via))
+    n = active[0].shape[1]
+    e_pairs = _mean(mant[..., :n], expo[..., :n], dim=-1)  # mean over samples of E_ij
+    t_pairs = _mean(mant[..., n:], expo[..., n:], dim=-1)
     e_total = scaled_sum(e_pairs[0].flatten(), e_pairs[1].flatten())
     t_total = scaled_sum(t_pairs[0].flatten(), t_pairs[1].flatten())
     log_e_total = float(to_log10(*e_total))

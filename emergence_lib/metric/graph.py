@@ -234,7 +234,8 @@ def _node_activity(x: torch.Tensor) -> torch.Tensor:
 
 
 def probe_module(model: nn.Module, values: list[str]) -> torch.fx.GraphModule:
-    """The traced ``model`` returning the activity (:func:`_node_activity`) of the ``torch.fx`` nodes ``values``.
+    """The traced ``model`` returning its output and the activity (:func:`_node_activity`) of the ``torch.fx``
+    nodes ``values``: ``(output, (activity of values[0], ...))``.
 
     It shares ``model``'s modules (weights, pruning masks, modes): a forward pass through it is a forward pass
     through the model, which records each value as soon as it is computed.
@@ -244,13 +245,13 @@ def probe_module(model: nn.Module, values: list[str]) -> torch.fx.GraphModule:
     if key not in probes:
         probe_graph = torch.fx.Graph()
         copies: dict[torch.fx.Node, torch.fx.Node] = {}
-        probe_graph.graph_copy(graph, copies)  # every node but the output, which is replaced
+        output = probe_graph.graph_copy(graph, copies)  # every node but the output node, which is replaced
         by_name = {node.name: copy for node, copy in copies.items()}
         recorded = {}
         for name in dict.fromkeys(values):
             with probe_graph.inserting_after(by_name[name]):
                 recorded[name] = probe_graph.call_function(_node_activity, (by_name[name],))
-        probe_graph.output(tuple(recorded[name] for name in values))
+        probe_graph.output((output, tuple(recorded[name] for name in values)))
         probes[key] = torch.fx.GraphModule(model, probe_graph)
     return probes[key]
 
@@ -673,8 +674,13 @@ def node_graph(model: nn.Module, example_input: torch.Tensor | None = None, laye
         )
         for k, layer in enumerate(found[:counted])
     ]
+    def keep(matrix: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        # the kept nodes are sorted indices: all of them (nothing to copy) unless isolated nodes were removed
+        rows_all, cols_all = len(rows) == matrix.shape[0], len(cols) == matrix.shape[1]
+        return matrix if rows_all and cols_all else matrix.index_select(0, rows).index_select(1, cols)
+
     edges = {
-        (i, j): matrix[kept[j]][:, kept[i]]
+        (i, j): keep(matrix, kept[j], kept[i])
         for j, layer in enumerate(found[:counted])
         for i, matrix in sorted(layer.incoming.items())
     }

@@ -84,6 +84,13 @@ def rows(x: torch.Tensor) -> set[bytes]:
     return {r.numpy().tobytes() for r in x.flatten(1)}
 
 
+def order_of(actual: torch.Tensor, expected: np.ndarray) -> torch.Tensor:
+    """Which row of ``expected`` each row of ``actual`` is (the nearest), checked to be a reordering of them all."""
+    order = torch.cdist(actual.flatten(1).double(), torch.from_numpy(expected).flatten(1).double()).argmin(dim=1)
+    assert sorted(order.tolist()) == list(range(len(expected)))
+    return order
+
+
 @pytest.fixture(scope="module")
 def subset() -> Dataset:
     return load_dataset("mnist_subset")
@@ -103,10 +110,12 @@ def test_mnist_format_round_trip(tmp_path: Path, name: str, folder: str) -> None
     train, test = normalized(arrays["train-images-idx3-ubyte"][:, None], arrays["t10k-images-idx3-ubyte"][:, None])
     assert data.x_train.dtype == torch.float32 and data.x_train.shape == (N_TRAIN, 1, 28, 28)
     torch.testing.assert_close(data.x_train, torch.from_numpy(train).float(), atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(data.x_test, torch.from_numpy(test).float(), atol=1e-5, rtol=1e-5)
+    order = order_of(data.x_test, test)  # the whole test split, in the seeded order whose head is the probe
+    torch.testing.assert_close(data.x_test, torch.from_numpy(test[order]).float(), atol=1e-5, rtol=1e-5)
+    assert torch.equal(data.probe, data.x_test[:8])
     assert data.y_train.dtype == torch.int64
     assert data.y_train.tolist() == arrays["train-labels-idx1-ubyte"].tolist()
-    assert data.y_test.tolist() == arrays["t10k-labels-idx1-ubyte"].tolist()
+    assert data.y_test.tolist() == arrays["t10k-labels-idx1-ubyte"][order].tolist()
     assert data.input_shape == (1, 28, 28) and data.num_classes == 10
     assert len(data.mean) == len(data.std) == 1
 
@@ -123,8 +132,9 @@ def test_cifar_format_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert data.input_shape == (3, 32, 32) and len(data.mean) == 3
     train, test = normalized(x_train, x_test)
     torch.testing.assert_close(data.x_train, torch.from_numpy(train).float(), atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(data.x_test, torch.from_numpy(test).float(), atol=1e-5, rtol=1e-5)
-    assert data.y_train.tolist() == y_train.tolist() and data.y_test.tolist() == y_test.tolist()
+    order = order_of(data.x_test, test)
+    torch.testing.assert_close(data.x_test, torch.from_numpy(test[order]).float(), atol=1e-5, rtol=1e-5)
+    assert data.y_train.tolist() == y_train.tolist() and data.y_test.tolist() == y_test[order].tolist()
 
 
 def test_download_when_not_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -237,9 +247,11 @@ def test_probe_fixed_by_seed_and_held_out(subset: Dataset) -> None:
     other = load_dataset("mnist_subset", seed=1)
     assert torch.equal(subset.probe, again.probe) and torch.equal(subset.x_train, again.x_train)
     assert not torch.equal(subset.probe, other.probe)
-    assert torch.equal(subset.x_test, other.x_test)  # the split itself is fixed, like the real datasets'
+    assert rows(subset.x_test) == rows(other.x_test)  # the split itself is fixed, like the real datasets'
     probe = rows(subset.probe)
     assert len(probe) == 512 and probe <= rows(subset.x_test) and not probe & rows(subset.x_train)
+    # The probe is the test set's head, so train() can record it in the test evaluation's forward pass.
+    assert torch.equal(subset.probe, subset.x_test[:512]) and torch.equal(other.probe, other.x_test[:512])
 
 
 def test_the_source_names_the_sizes_used(tmp_path: Path) -> None:
@@ -257,8 +269,10 @@ def test_the_source_names_the_sizes_used(tmp_path: Path) -> None:
 def test_subsets(subset: Dataset) -> None:
     small = load_dataset("mnist_subset", train_size=100, test_size=50, probe_size=64)
     assert small.x_train.shape == (100, 1, 28, 28) and small.y_test.shape == (50,)
-    assert rows(small.x_train) <= rows(subset.x_train) and rows(small.x_test) <= rows(subset.x_test)
+    assert rows(small.x_train) <= rows(subset.x_train)
+    assert torch.equal(small.x_test, subset.x_test[:50]) and torch.equal(small.y_test, subset.y_test[:50])  # a prefix
     assert torch.equal(small.probe, subset.probe[:64])  # the probe does not depend on the subsets
+    assert torch.equal(small.probe[:50], small.x_test)  # a test set smaller than the probe: the probe's head
     assert torch.equal(small.x_train, load_dataset("mnist_subset", train_size=100).x_train)
     with pytest.raises(ValueError, match="train_size"):
         load_dataset("mnist_subset", train_size=4001)

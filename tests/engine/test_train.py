@@ -215,12 +215,39 @@ def test_progress_bar_obeys_tqdm_disable() -> None:
         assert ("epochs" in done.stderr) == shown
 
 
-def test_every_measurement_of_an_epoch_shares_one_probe_pass(digits: el.Dataset, monkeypatch) -> None:
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_the_test_evaluation_is_the_probe_pass_without_batch_norm(digits: el.Dataset, monkeypatch, batch_norm) -> None:
+    """Without BatchNorm, eval mode is the probe pass's mode: the test evaluation records the probe (the test set's
+    first samples) and tracking runs no forward pass of its own, with the values of a separate probe pass. With
+    BatchNorm (the probe normalized with its own statistics) the probe gets a pass of its own."""
     from emergence_lib.engine import train as train_module
 
-    passes = []
+    assert torch.equal(digits.probe, digits.x_test[: len(digits.probe)])
+    separate = []
     real = train_module.capture_activity
-    monkeypatch.setattr(train_module, "capture_activity", lambda *a, **k: passes.append(1) or real(*a, **k))
+    monkeypatch.setattr(train_module, "capture_activity", lambda *a, **k: separate.append(1) or real(*a, **k))
+    torch.manual_seed(0)
+    layers = [torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Conv2d(4, 8, 3),
+              torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(8 * 12 * 12, 10)]  # fmt: skip
+    if batch_norm:
+        layers.insert(1, torch.nn.BatchNorm2d(4))
+    model = torch.nn.Sequential(*layers)
+    config = el.TrainConfig(epochs=2, max_batches=2)
+    history = el.train(model, digits, config, device="cpu", progress=False)
+    assert len(separate) == (config.epochs + 1 if batch_norm else 0)
+    again = el.measure(model, digits.probe).as_record()  # a pass of its own, after training
+    last = history.iloc[-1]
+    assert {k: last[k] for k in ("log10_absolute", "fraction", "active_1", "active_2")} == {
+        k: again[k] for k in ("log10_absolute", "fraction", "active_1", "active_2")
+    }
+
+
+def test_every_measurement_of_an_epoch_shares_one_probe_pass(digits: el.Dataset, monkeypatch) -> None:
+    from emergence_lib.metric.activity import ProbeRecorder
+
+    passes = []
+    real = ProbeRecorder.capture
+    monkeypatch.setattr(ProbeRecorder, "capture", lambda self: passes.append(1) or real(self))
     config = el.TrainConfig(epochs=2, max_batches=2)
     variants = {"tau=0": {"threshold": 0.0}, "any": {"reduce": "any"}, "out": {"layers": "hidden+output"}}
     history = el.train(small_mlp(digits), digits, config, callbacks=[Measures(variants)], device="cpu", progress=False)
