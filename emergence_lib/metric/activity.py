@@ -18,7 +18,7 @@ from torch import nn
 
 from .._checks import check_choice, check_threshold
 from .._layout import channels_last, has_batch_norm
-from .graph import LAYERS, NodeGraph, node_graph, probe_module
+from .graph import LAYERS, NodeGraph, node_graph, nonzero_weights, probe_module
 
 REDUCES = ("mean", "any", "per_sample")
 PROBE_BATCH = 256
@@ -136,11 +136,14 @@ class Capture:
         outputs: per layer of ``graph``, the ``(B, n_k)`` activations of its kept nodes (spatially averaged).
         layers: ``"hidden+output"`` (the default: serves both settings, the hidden graph being its prefix) or
             ``"hidden"``.
+        n_weights: the model's nonzero weights (:func:`~emergence_lib.metric.graph.nonzero_weights`), counted
+            once for every measurement read from the capture.
     """
 
     graph: NodeGraph
     outputs: list[torch.Tensor]
     layers: str = "hidden+output"
+    n_weights: int = 0
     state: tuple = field(default=(), repr=False)
 
     def graph_for(self, layers: str) -> NodeGraph:
@@ -258,7 +261,8 @@ class ProbeRecorder:
             # kept: sorted indices, all of them unless isolated nodes were removed (then a copy of those columns)
             whole = len(layer.kept) == values.shape[1]
             outputs.append(values if whole else values.index_select(1, layer.kept.to(values.device)))
-        return Capture(graph=self.graph, outputs=outputs, layers=self.layers, state=_state(self.model))
+        return Capture(graph=self.graph, outputs=outputs, layers=self.layers, n_weights=nonzero_weights(self.model),
+                       state=_state(self.model))  # fmt: skip
 
 
 def activity(

@@ -182,6 +182,11 @@ def weight_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(name, m) for name, m in model.named_modules() if isinstance(m, WEIGHT_MODULES)]
 
 
+def nonzero_weights(model: nn.Module) -> int:
+    """Nonzero weights of all Linear and Conv2d layers after pruning masks (no biases, no BatchNorm)."""
+    return sum(int(torch.count_nonzero(effective_weight(m))) for _, m in weight_layers(model))
+
+
 def weight_norm(model: nn.Module) -> float:
     """Euclidean norm of all Linear and Conv2d weights together, after pruning masks (no biases, no BN)."""
     return math.sqrt(sum(float(effective_weight(m).double().pow(2).sum()) for _, m in weight_layers(model)))

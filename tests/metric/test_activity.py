@@ -10,13 +10,14 @@ import copy
 import math
 import re
 
+import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 from torch.nn.modules import module as module_mod
 from torch.nn.utils import prune
 
-from reference import emergence, probe_outputs, reduce_values
+from reference import emergence, pair_counts, probe_outputs, reduce_values
 
 import emergence_lib as el
 
@@ -670,3 +671,25 @@ def test_batchnorm_networks_take_the_whole_probe_in_one_pass(monkeypatch) -> Non
         assert torch.equal(a, b)
     reference = probe_outputs(copy.deepcopy(model), probe, CNN_PROBES)
     assert torch.allclose(whole.outputs[0], reference[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("columns", [1, 2, 3, 64])
+@pytest.mark.parametrize("through", ["any", "active"])
+def test_start_layers_counted_side_by_side_match_brute_force(monkeypatch, columns, through):
+    """Several start layers share a propagation pass up to PASS_COLUMNS columns: every grouping (one start layer
+    per pass, groups that split the layers unevenly, all in one pass) gives each pair's count of the enumeration."""
+    from emergence_lib.metric import emergence as module
+
+    monkeypatch.setattr(module, "PASS_COLUMNS", columns)
+    torch.manual_seed(3)
+    model = el.mlp([6, 5, 5, 4, 4, 3])
+    probe = torch.randn(24, 6, generator=torch.Generator().manual_seed(4))
+    result = el.measure(model, probe, threshold=0.1, layers="hidden+output", through=through, per_pair=True)
+    graph = el.node_graph(model, layers="hidden+output")
+    active = el.activity(model, probe, threshold=0.1, layers="hidden+output").active
+    e, _ = pair_counts(graph.adjacency, active, through)
+    later = np.triu(np.ones(e.shape, dtype=bool), k=1)
+    assert (e[later] > 0).sum() > 3, "several layer pairs must hold paths for this test to mean something"
+    with np.errstate(divide="ignore"):
+        expected = np.log10(e.astype(float))
+    np.testing.assert_allclose(result.per_pair[later], expected[later], rtol=1e-12)
