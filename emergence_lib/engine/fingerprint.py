@@ -29,7 +29,7 @@ PACKAGE = Path(__file__).resolve().parents[1]
 
 RESULT_MODULES = ("engine/data.py", "engine/models.py", "engine/init.py", "engine/train.py", "engine/prune.py",
                   "engine/runs.py", "metric/graph.py", "metric/activity.py", "metric/counting.py",
-                  "metric/emergence.py", "_layout.py")  # fmt: skip
+                  "metric/emergence.py", "metric/layout.py")  # fmt: skip
 """The modules (relative to the package) whose code determines a stored run's results."""
 
 RECORD = Path(__file__).with_name("fingerprints.json")

@@ -20,7 +20,7 @@ from torch.nn.utils import prune as torch_prune
 from tqdm.auto import tqdm
 
 from .._checks import check_choice
-from .._layout import channels_last, has_batch_norm
+from ..metric.layout import channels_last, has_batch_norm
 from ..metric.graph import weight_norm
 from ..metric.activity import PROBE_BATCH, Capture, ProbeRecorder, capture_activity
 from ..metric.emergence import check_settings, measure, settings_free
@@ -184,7 +184,7 @@ def evaluate(
     forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[float, float]:
     """Mean cross-entropy loss and accuracy of ``model`` in eval mode (its mode is restored), its convolutions run
-    in channels-last layout (:func:`~emergence_lib._layout.channels_last`). ``forward`` computes the logits in
+    in channels-last layout (:func:`~emergence_lib.metric.layout.channels_last`). ``forward`` computes the logits in
     place of ``model`` (a :class:`~emergence_lib.metric.activity.ProbeRecorder`)."""
     was_training = model.training
     model.eval()

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .._checks import check_choice, check_threshold
-from .._layout import channels_last, has_batch_norm
+from .layout import channels_last, has_batch_norm
 from .graph import LAYERS, NodeGraph, node_graph, nonzero_weights, probe_module
 
 REDUCES = ("mean", "any", "per_sample")
