@@ -358,7 +358,7 @@ def train(
         record["train_loss_running"], record["train_acc_running"] = running
         # Where the probe is the test set's first samples and eval mode is the probe's mode (no BatchNorm), the test
         # evaluation's forward pass is the probe pass: tracking then costs no forward pass of its own.
-        recorder = ProbeRecorder(model, len(data.probe)) if probe_first else None
+        recorder = ProbeRecorder(model, len(probe)) if probe_first else None
         record["test_loss"], record["test_acc"] = evaluate(model, x_test, y_test, forward=recorder)
         if recorder is not None:
             state._capture = recorder.capture()
