@@ -47,9 +47,12 @@ book: $(STAMP)
 execute: $(STAMP)
 	$(PY) -m emergence_lib.book execute --profile $(PROFILE) --device $(DEVICE)
 
-# pytest exits with 5 when it collects no tests; make treats any non-zero status as failure.
+# pytest exits with 5 when it collects no tests; make treats any non-zero status as failure. Two pytest-xdist workers
+# of one thread each, one test file at a time each, the two files that execute every chapter first (tests/conftest.py):
+# run one after the other, half of the suite's time left a core idle. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # Every benchmark in turn (one PyTorch job at a time), then one table of their figures against the targets:
 # benchmarks/results.md and results.json (--quick: smoke runs, written to _build/bench/). The `bench` extra holds

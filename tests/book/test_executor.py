@@ -801,16 +801,6 @@ def test_how_to_run_lists_every_profile_and_the_entry_points() -> None:
         assert command in text, command
 
 
-def test_every_chapter_runs_the_paper_profile_as_a_dry_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`paper` is sized for a GPU; its dry run (same networks, one seed, one epoch, two batches) keeps every
-    chapter's paper path from rotting on a CPU. Nothing is published from a dry run."""
-    monkeypatch.setenv(book.PROJECT_ROOT_VARIABLE, str(tmp_path))
-    runs = book.execute(profile="paper-dry-run", device="cpu", out=tmp_path, jobs=JOBS)
-    failed = [run for run in runs if not run.ok]
-    assert not failed, book.failure_report(failed, len(runs))
-    assert not (tmp_path / "results").exists()
-
-
 def test_staging_drops_pages_whose_source_is_gone(tmp_path: Path) -> None:
     # A page converted from Markdown to a notebook (book/method.md -> method.ipynb) left its old copy in the
     # staging folder, and the strict build failed on two sources for one page.
