@@ -190,7 +190,7 @@ def evaluate(
     model.eval()
     forward = forward or model
     loss, correct = torch.zeros((), device=x.device), torch.zeros((), device=x.device)
-    with channels_last(model):
+    with channels_last(model, x[:1]):
         for i in range(0, len(x), batch_size):
             logits = forward(x[i : i + batch_size]).float()
             loss += nn.functional.cross_entropy(logits, y[i : i + batch_size], reduction="sum")
@@ -379,7 +379,7 @@ def train(
         start = time.perf_counter()
         loss_sum, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
         perm = torch.randperm(len(x_train), generator=order).to(device)
-        with channels_last(model), masks_in_place(model) as reapply_masks:
+        with channels_last(model, x_train[:1]), masks_in_place(model) as reapply_masks:
             for b, i in enumerate(range(0, len(x_train), config.batch_size)):
                 if config.max_batches is not None and b >= config.max_batches:
                     break

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -203,17 +203,12 @@ def capture_activity(
     step = len(probe) if has_batch_norm(model) else PROBE_BATCH
     graph = graph or node_graph(model, layers=layers)
 
-    def run(layout: Callable[[nn.Module], contextlib.AbstractContextManager]) -> Capture:
-        recorder = ProbeRecorder(model, len(probe), layers=layers, graph=graph)
-        with layout(model), probing(model):
-            for start in range(0, len(probe), step):
-                recorder(probe[start : start + step].to(device))
-        return recorder.capture()
-
-    try:  # the layout train() evaluates in: the test evaluation can then serve as this pass
-        return run(channels_last)
-    except RuntimeError:  # a forward that views a convolution's output (x.view) needs the default layout
-        return run(lambda model: contextlib.nullcontext())
+    recorder = ProbeRecorder(model, len(probe), layers=layers, graph=graph)
+    # the layout train() evaluates in: the test evaluation can then serve as this pass
+    with channels_last(model, probe[:1].to(device)), probing(model):
+        for start in range(0, len(probe), step):
+            recorder(probe[start : start + step].to(device))
+    return recorder.capture()
 
 
 class ProbeRecorder:

@@ -12,7 +12,7 @@ from torch import nn
 
 
 @contextlib.contextmanager
-def channels_last(model: nn.Module) -> Iterator[None]:
+def channels_last(model: nn.Module, example: torch.Tensor | None = None) -> Iterator[None]:
     """Convolution weights in channels-last memory layout for the duration: how :func:`~emergence_lib.train` trains,
     :func:`~emergence_lib.engine.train.evaluate` evaluates and :func:`~emergence_lib.capture_activity` probes.
 
@@ -24,6 +24,15 @@ def channels_last(model: nn.Module) -> Iterator[None]:
     their own storage: a weight left unchanged inside is the very tensor it was (a
     :class:`~emergence_lib.metric.Capture` still matches the model), a changed one is copied back into it. The
     optimizer keeps its ``Parameter`` objects, whose data alone is laid out anew.
+
+    A forward pass that ``view``s a convolution's output (``x.view(len(x), -1)``, common in hand-written CNNs)
+    cannot run in this layout. Given ``example``, a batch of the model's inputs, the context first runs the model on
+    its first sample in this layout (eval mode, no gradients: nothing in the model changes, but its forward hooks
+    see that sample), and leaves a model that fails so in the default layout, where it runs as written (slower).
+
+    Args:
+        model: the network; only its ``Conv2d`` weights are laid out anew (nothing happens without one).
+        example: a batch of inputs for the trial above, on the model's device; None runs no trial.
 
     Example:
         >>> import torch
@@ -46,6 +55,13 @@ def channels_last(model: nn.Module) -> Iterator[None]:
     # are slower in channels-last (measured: the default VGG with BatchNorm trained about 1.1x slower).
     hooks = [] if has_batch_norm(model) else [m.register_forward_hook(_channels_last_output) for m in convs]
     try:
+        if convs and example is not None and not _runs(model, example[:1]):
+            for hook in hooks:
+                hook.remove()
+            hooks = []
+            for p, data in saved:
+                p.data = data
+            saved = []
         yield
     finally:
         for hook in hooks:
@@ -54,6 +70,21 @@ def channels_last(model: nn.Module) -> Iterator[None]:
             if p._version != version:
                 data.copy_(p.data)
             p.data = data
+
+
+def _runs(model: nn.Module, example: torch.Tensor) -> bool:
+    """Whether ``model`` runs on ``example`` (eval mode, no gradients; every module's mode restored)."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(example)
+        return True
+    except RuntimeError:  # PyTorch's error for a view across the layout's strides
+        return False
+    finally:
+        for m, mode in modes:
+            m.train(mode)
 
 
 def _channels_last_output(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:

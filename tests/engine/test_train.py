@@ -169,6 +169,47 @@ def test_channels_last_changes_the_layout_not_the_values(batch_norm: bool) -> No
     assert all(p.is_contiguous() for p in model.parameters())
 
 
+class ViewNet(torch.nn.Module):
+    """A hand-written CNN that flattens with ``view``: its conv output in channels-last memory cannot be viewed so."""
+
+    def __init__(self, batch_norm: bool = False) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 4, 3)
+        self.norm = torch.nn.BatchNorm2d(4) if batch_norm else torch.nn.Identity()
+        self.hidden, self.out = torch.nn.Linear(4 * 13 * 13, 16), torch.nn.Linear(16, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.nn.functional.max_pool2d(torch.relu(self.norm(self.conv(x))), 2)
+        return self.out(torch.relu(self.hidden(x.view(x.size(0), -1))))
+
+
+def test_a_model_that_views_a_convolutions_output_trains_in_the_default_layout(digits: el.Dataset) -> None:
+    torch.manual_seed(0)
+    model = ViewNet()
+    x = digits.x_test[:4]
+    with channels_last(model), pytest.raises(RuntimeError, match="view"):  # what train() met before the trial
+        model(x)
+    with channels_last(model, x):
+        assert model.conv.weight.is_contiguous() and model(x).shape == (4, 10)
+    vgg = el.build_model("vgg", (1, 28, 28), 10, config="vgg11", width_multiplier=0.0625)
+    with channels_last(vgg, x):
+        assert next(m for m in vgg.modules() if isinstance(m, torch.nn.Conv2d)).weight.is_contiguous(
+            memory_format=torch.channels_last)
+    history = el.train(model, digits, el.TrainConfig(epochs=2, max_batches=2), progress=False)
+    assert history["epoch"].tolist() == [0, 1, 2] and history["absolute"].notna().all()
+    assert el.measure(model, digits.probe).absolute == history.iloc[-1]["absolute"]  # the probe pass, measured again
+
+
+def test_the_layout_trial_changes_nothing_in_the_model(digits: el.Dataset) -> None:
+    torch.manual_seed(0)
+    model = ViewNet(batch_norm=True).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with channels_last(model, digits.x_test[:4]):
+        assert model.training and all(m.training for m in model.modules())
+        assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # BatchNorm's buffers too
+    assert all(p.grad is None for p in model.parameters())
+
+
 def test_progress_bar_runs(digits: el.Dataset, capsys: pytest.CaptureFixture) -> None:
     el.train(small_mlp(digits), digits, el.TrainConfig(epochs=1, max_batches=1), progress=True)
     assert "epochs" in capsys.readouterr().err
