@@ -25,7 +25,7 @@ def channels_last(model: nn.Module, example: torch.Tensor | None = None) -> Iter
     :class:`~emergence_lib.metric.Capture` still matches the model), a changed one is copied back into it. The
     optimizer keeps its ``Parameter`` objects, whose data alone is laid out anew.
 
-    A forward pass that ``view``s a convolution's output (``x.view(len(x), -1)``, common in hand-written CNNs)
+    A forward pass that applies ``view`` to a convolution's output (``x.view(len(x), -1)``, common in hand-written CNNs)
     cannot run in this layout. Given ``example``, a batch of the model's inputs, the context first runs the model on
     its first sample in this layout (eval mode, no gradients: nothing in the model changes, but its forward hooks
     see that sample), and leaves a model that fails so in the default layout, where it runs as written (slower).
