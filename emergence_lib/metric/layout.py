@@ -54,22 +54,23 @@ def channels_last(model: nn.Module, example: torch.Tensor | None = None) -> Iter
     # its training time, most of it the first). The copy changes no value. Not with BatchNorm, whose CPU kernels
     # are slower in channels-last (measured: the default VGG with BatchNorm trained about 1.1x slower).
     hooks = [] if has_batch_norm(model) else [m.register_forward_hook(_channels_last_output) for m in convs]
-    try:
-        if convs and example is not None and not _runs(model, example[:1]):
-            for hook in hooks:
-                hook.remove()
-            hooks = []
-            for p, data in saved:
-                p.data = data
-            saved = []
-        yield
-    finally:
+
+    def restore() -> None:
         for hook in hooks:
             hook.remove()
         for (p, data), version in zip(saved, versions):
             if p._version != version:
                 data.copy_(p.data)
             p.data = data
+        hooks.clear()
+        saved.clear()
+
+    try:
+        if convs and example is not None and not _runs(model, example[:1]):
+            restore()  # the model's forward cannot run in this layout: the default one for the duration
+        yield
+    finally:
+        restore()
 
 
 def _runs(model: nn.Module, example: torch.Tensor) -> bool:
